@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create/refresh .venv.
+# The venv is rebuilt only when pyproject.toml changes (stamp file), so a second run installs nothing.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OPENBLAS_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test install clean lint
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo ">> creating/refreshing $(VENV) (torch CPU build first, then longtail and its extras)"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[serve,finetune,dev]"
+	@touch $(STAMP)
+	@echo ">> $(VENV) ready"
+
+demo: install
+	@echo ">> demo: inspect + evaluate on the shipped dataset (ml-latest-small)"
+	$(BIN)/longtail datasets
+	$(BIN)/longtail inspect --dataset ml-latest-small --out out/demo
+	@echo ">> demo finished; plots and tables under out/demo/"
+
+test: install
+	@echo ">> running the test suite"
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

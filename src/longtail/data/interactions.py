@@ -1,0 +1,70 @@
+"""A set of (user, item, timestamp) positives in index space, and its CSR view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Positives as parallel int arrays; ``csr`` is users x items with 1.0 per positive.
+
+    Always users x items (never flipped), so models, evaluation and serving share one shape.
+    """
+
+    users: np.ndarray  # (n,) int32
+    items: np.ndarray  # (n,) int32
+    timestamps: np.ndarray  # (n,) int64
+    n_users: int
+    n_items: int
+    _csr: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (len(self.users) == len(self.items) == len(self.timestamps)):
+            raise ValueError("users, items and timestamps must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def csr(self) -> sp.csr_matrix:
+        """Binary users x items matrix (float32), built once."""
+        if not self._csr:
+            data = np.ones(len(self.users), dtype=np.float32)
+            matrix = sp.csr_matrix(
+                (data, (self.users, self.items)), shape=(self.n_users, self.n_items), dtype=np.float32
+            )
+            matrix.sum_duplicates()
+            matrix.data[:] = 1.0
+            self._csr.append(matrix)
+        return self._csr[0]
+
+    def item_counts(self) -> np.ndarray:
+        """Number of positives per item, (n_items,) int64."""
+        return np.bincount(self.items, minlength=self.n_items).astype(np.int64)
+
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.users, minlength=self.n_users).astype(np.int64)
+
+    def active_users(self) -> np.ndarray:
+        """Sorted indices of users with at least one positive."""
+        return np.flatnonzero(self.user_counts() > 0).astype(np.int32)
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        return Interactions(
+            self.users[mask], self.items[mask], self.timestamps[mask], self.n_users, self.n_items
+        )
+
+    def __add__(self, other: Interactions) -> Interactions:
+        if (self.n_users, self.n_items) != (other.n_users, other.n_items):
+            raise ValueError("cannot add Interactions of different shapes")
+        return Interactions(
+            np.concatenate([self.users, other.users]),
+            np.concatenate([self.items, other.items]),
+            np.concatenate([self.timestamps, other.timestamps]),
+            self.n_users,
+            self.n_items,
+        )

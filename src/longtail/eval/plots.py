@@ -1,0 +1,52 @@
+"""Plots a person would rather look at than read (matplotlib, Agg backend, PNG files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+BUCKET_COLOURS = {"head": "#d95f02", "tail": "#1b9e77", "cold": "#7570b3"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_long_tail(curve: np.ndarray, path: str | Path, *, title: str, head_share: float = 0.2) -> Path:
+    """Interactions per item against popularity rank (log y), head shaded, plus the Lorenz curve."""
+    curve = np.asarray(curve, dtype=float)
+    n = len(curve)
+    n_head = int(np.floor(head_share * n))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    ranks = np.arange(1, n + 1)
+    left.fill_between(ranks[:n_head], curve[:n_head], color=BUCKET_COLOURS["head"], alpha=0.6,
+                      label=f"head (top {head_share:.0%} of items)")
+    left.fill_between(ranks[n_head:], curve[n_head:], color=BUCKET_COLOURS["tail"], alpha=0.6,
+                      label="tail")
+    left.set_yscale("log")
+    left.set_xlabel("item popularity rank")
+    left.set_ylabel("interactions (log)")
+    left.set_title(title)
+    left.legend()
+    share_items = ranks / n
+    share_inter = np.cumsum(curve) / curve.sum()
+    right.plot(share_items, share_inter, color="black")
+    right.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    right.axvline(head_share, color=BUCKET_COLOURS["head"], lw=0.8)
+    top = share_inter[max(n_head - 1, 0)]
+    right.annotate(f"top {head_share:.0%} items: {top:.0%} of interactions", (head_share, top),
+                   xytext=(0.3, 0.3), arrowprops={"arrowstyle": "->"})
+    right.set_xlabel("share of items (most popular first)")
+    right.set_ylabel("share of interactions")
+    right.set_title("concentration")
+    return _save(fig, Path(path))
