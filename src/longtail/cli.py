@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,8 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 F = TypeVar("F", bound=Callable[..., Any])
 
 DatasetOpt = Annotated[
@@ -99,6 +101,37 @@ def inspect(
         return
     _print_stats(stats)
     console.print(f"plot: {png}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    dataset: DatasetOpt = "ml-latest-small",
+    models: Annotated[str, typer.Option(help="Comma-separated model names, e.g. pop,itemknn,als,ease.")] = "pop,itemknn,als,ease",
+    out: Annotated[Path, typer.Option(help="Output folder (metrics.json, runs/, qrels.tsv, plots).")] = Path("out/evaluate"),
+    protocol: ProtocolOpt = "temporal",
+    min_rating: MinRatingOpt = 4.0,
+    allow_missing_items: AllowMissingOpt = False,
+    tune: Annotated[bool, typer.Option(help="Grid-search each model on valid (else defaults).")] = True,
+    params_from: Annotated[Optional[Path], typer.Option(help="Reuse the params of an earlier metrics.json (no tuning).")] = None,
+    ild: Annotated[bool, typer.Option(help="Compute ild@K (encodes items.text once; cached).")] = True,
+) -> None:
+    """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs."""
+    from longtail.eval.runner import EvaluationConfig, run_evaluation
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    params: dict = {}
+    if params_from is not None:
+        try:
+            earlier = json.loads(params_from.read_text())["models"]
+        except (OSError, KeyError, json.JSONDecodeError) as exc:
+            raise LongtailError(f"--params-from {params_from}: cannot read params ({exc})") from exc
+        params = {name: earlier[name]["params"] for name in names if name in earlier}
+    run_evaluation(
+        EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, min_rating=min_rating,
+                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params),
+        console=console,
+    )
 
 
 def _print_stats(stats: dict) -> None:

@@ -50,3 +50,44 @@ def plot_long_tail(curve: np.ndarray, path: str | Path, *, title: str, head_shar
     right.set_ylabel("share of interactions")
     right.set_title("concentration")
     return _save(fig, Path(path))
+
+
+def plot_metrics_by_bucket(payload: dict, path: str | Path, *, k: int = 20) -> Path:
+    """Grouped bars: ndcg@k and recall@k of every model in every bucket present."""
+    models = payload["models"]
+    groups = [g for g in ("overall", "head", "tail", "cold") if any(g in m for m in models.values())]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(groups))
+    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
+        for offset, (name, entry) in enumerate(models.items()):
+            values = [entry.get(g, {}).get(metric) or 0.0 for g in groups]
+            ax.bar(x + offset * width - 0.4 + width / 2, values, width, label=name)
+        ax.set_xticks(x, groups)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{payload['dataset']}: {metric} by popularity bucket")
+    axes[0].legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def plot_recommendation_long_tail(
+    item_counts: np.ndarray, lists_by_model: dict[str, np.ndarray], path: str | Path, *, title: str
+) -> Path:
+    """How often each item is recommended, items ordered by training popularity (most popular
+    first): a model that only serves the head is a spike on the left."""
+    order = np.lexsort((np.arange(len(item_counts)), -item_counts))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    n_head = int(np.floor(0.2 * (item_counts > 0).sum()))
+    ax.axvspan(0, n_head, color=BUCKET_COLOURS["head"], alpha=0.08, label="head")
+    ax.axvspan((item_counts > 0).sum(), len(item_counts), color=BUCKET_COLOURS["cold"], alpha=0.08,
+               label="cold")
+    for name, lists in lists_by_model.items():
+        freq = np.bincount(lists[lists >= 0], minlength=len(item_counts))[order]
+        share = np.cumsum(freq) / max(freq.sum(), 1)
+        ax.plot(np.arange(1, len(share) + 1), share, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("item popularity rank in train+valid (log)")
+    ax.set_ylabel("cumulative share of recommendations")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(path))

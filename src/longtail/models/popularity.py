@@ -1,0 +1,37 @@
+"""Most-popular baseline: every user gets the items with the most training positives."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from longtail.data.interactions import Interactions
+from longtail.models.base import Recommender
+
+
+class Popularity(Recommender):
+    """Score = training positive count (the same list for everyone; ties by item id)."""
+
+    name = "pop"
+    param_grid: dict = {}
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+        self.counts_ = X.item_counts().astype(np.float32)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.counts_, (len(users), self.n_items_))
+
+    def partial_fit(self, new_interactions: Interactions) -> Popularity:
+        """Counts simply add up."""
+        self._check_fitted()
+        self.counts_ = self.counts_ + new_interactions.item_counts().astype(np.float32)
+        return self
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts_}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.counts_ = arrays["counts"]

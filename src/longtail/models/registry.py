@@ -1,0 +1,24 @@
+"""Model names (as used by ``longtail evaluate --models``) -> estimator classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from longtail.errors import ConfigError
+from longtail.models.als import ALS
+from longtail.models.base import Recommender
+from longtail.models.ease import EASE
+from longtail.models.itemknn import ItemKNN
+from longtail.models.popularity import Popularity
+
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, ALS, EASE)}
+
+
+def model_class(name: str) -> type[Recommender]:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def make_model(name: str, **params: Any) -> Recommender:
+    return model_class(name)(**params)
