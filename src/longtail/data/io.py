@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,18 @@ def find_table(directory: Path, stem: str) -> Path:
 
 
 def _first_bad_csv_row(path: Path, n_columns: int) -> tuple[int, int] | None:
-    """Slow path: find the first data row whose field count differs from the header's."""
+    """Slow path: find the first data row whose field count differs from the header's.
+
+    Empty lines are skipped and not counted, as the fast reader does, so row numbers agree."""
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8") as handle:
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         next(reader, None)
-        for row_number, row in enumerate(reader, start=1):
+        row_number = 0
+        for row in reader:
+            if not row:
+                continue
+            row_number += 1
             if len(row) != n_columns:
                 return row_number, len(row)
     return None
@@ -65,7 +72,7 @@ def _first_bad_csv_row(path: Path, n_columns: int) -> tuple[int, int] | None:
 def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # -sig: drop a BOM
             header = handle.readline().strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, None, None, f"cannot read file: {exc}") from exc
@@ -82,7 +89,9 @@ def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
         bad = _first_bad_csv_row(path, len(names))
         if bad is not None:
             row, found = bad
-            raise DataError(path, row, None, f"expected {len(names)} fields, found {found}") from exc
+            # name the first missing column, or the last one when the row has extra fields
+            field = names[found] if found < len(names) else (names[-1] if names else None)
+            raise DataError(path, row, field, f"expected {len(names)} fields, found {found}") from exc
         raise DataError(path, None, None, f"cannot parse CSV: {exc}") from exc
     return table.to_pandas()
 
@@ -91,8 +100,29 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_json(path, lines=True, dtype=False, compression="infer")
     except ValueError as exc:
-        raise DataError(path, None, None, f"cannot parse JSON Lines: {exc}") from exc
+        row = _first_bad_json_line(path)
+        raise DataError(path, row, None, f"cannot parse JSON Lines: {exc}") from exc
     return frame
+
+
+def _first_bad_json_line(path: Path) -> int | None:
+    """Slow path: 1-based number of the first non-empty line that is not a JSON object."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            row_number = 0
+            for line in handle:
+                if not line.strip():
+                    continue
+                row_number += 1
+                try:
+                    if not isinstance(json.loads(line), dict):
+                        return row_number
+                except ValueError:
+                    return row_number
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def read_table(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
@@ -148,6 +178,9 @@ def read_raw(
         validate_catalogue_membership(inter, items, inter_path)
     else:
         inter = inter[inter["item_id"].isin(items["item_id"])].reset_index(drop=True)
+    if len(inter) == 0:
+        left = " left after dropping items not in the catalogue" if allow_missing_items else ""
+        raise DataError(inter_path, None, None, f"no interactions{left}")
     return RawData(
         name=name or directory.name,
         interactions=inter[list(INTERACTION_COLUMNS)],

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from longtail.errors import DataError
 
@@ -64,10 +66,17 @@ def _timestamps(frame: pd.DataFrame, path: Path) -> np.ndarray:
         missing = np.isnan(floats)
         if missing.any():
             raise DataError(path, _first(missing), "timestamp", "empty timestamp")
+        huge = ~np.isfinite(floats) | (np.abs(floats) >= 2.0**63)  # would wrap in int64
+        if huge.any():
+            row = _first(huge)
+            value = float(floats[row - 1])
+            raise DataError(path, row, "timestamp", f"timestamp {value!r} out of range")
         fractional = floats != np.floor(floats)
         if fractional.any():
             row = _first(fractional)
-            raise DataError(path, row, "timestamp", f"expected an integer, found {floats[row - 1]!r}")
+            raise DataError(
+                path, row, "timestamp", f"expected an integer, found {float(floats[row - 1])!r}"
+            )
         out = floats.astype(np.int64)
     negative = out < 0
     if negative.any():
@@ -88,7 +97,7 @@ def _ratings(frame: pd.DataFrame, path: Path, rating_range: tuple[float, float])
     if out_of_range.any():
         row = _first(out_of_range)
         raise DataError(
-            path, row, "rating", f"rating {values[row - 1]!r} outside [{low:g}, {high:g}]"
+            path, row, "rating", f"rating {float(values[row - 1])!r} outside [{low:g}, {high:g}]"
         )
     return values
 
@@ -102,8 +111,10 @@ def validate_interactions(
         _check_ids(frame, column, path)
     return pd.DataFrame(
         {
-            "user_id": frame["user_id"].to_numpy(dtype=object),
-            "item_id": frame["item_id"].to_numpy(dtype=object),
+            # `.array`, not `.to_numpy(dtype=object)`: pandas 3 would turn the objects back into
+            # its string dtype, two conversions for nothing
+            "user_id": frame["user_id"].array,
+            "item_id": frame["item_id"].array,
             "timestamp": _timestamps(frame, path),
             "rating": _ratings(frame, path, rating_range),
         }
@@ -127,9 +138,15 @@ def validate_items(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    return pa.array(values.array, type=pa.large_string(), from_pandas=True)
+
+
 def validate_catalogue_membership(inter: pd.DataFrame, items: pd.DataFrame, path: Path) -> None:
     """Every interaction's item must be in the catalogue (unless ``--allow-missing-items``)."""
-    unknown = ~inter["item_id"].isin(items["item_id"]).to_numpy()
+    # pyarrow's hash lookup: pandas 3's `isin` on its string dtype loops in Python (~40x slower)
+    known = pc.is_in(_arrow_strings(inter["item_id"]), value_set=_arrow_strings(items["item_id"]))
+    unknown = ~np.asarray(known, dtype=bool)
     if unknown.any():
         row = _first(unknown)
         raise DataError(
