@@ -2,7 +2,8 @@
 
     /tmp/tv/bin/python benchmarks/load.py [--dataset NAME_OR_PATH] [--runs 7] [--json]
 
-Times, as the median of ``--runs`` runs after one warm-up:
+Times ``--runs`` interleaved rounds (a, b, c in turn) after one warm-up; the ratio is the median
+of the per-round ratios, so machine drift cancels:
   (a) bare ``pandas.read_csv`` of the interactions and items files (no dtypes, no checks);
   (b) ``longtail.data.io.read_raw``: read + validate (types, ids, timestamps, ratings, catalogue);
   (c) ``longtail.data.load_dataset``: (b) + vocabularies, positives, per-user split.
@@ -61,14 +62,18 @@ def bare_read(path: Path) -> pd.DataFrame:
     return pd.read_json(path, lines=True)
 
 
-def timed(func: Callable[[], object], runs: int) -> list[float]:
-    func()  # warm-up: imports, page cache, pyarrow thread pool
-    times = []
+def timed_rounds(steps: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Interleaved timing: each round runs every step once, so drift on a noisy machine hits all
+    steps alike and per-round ratios are paired."""
+    for func in steps.values():
+        func()  # warm-up: imports, page cache, pyarrow thread pool
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(runs):
-        gc.collect()
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
+        for name, func in steps.items():
+            gc.collect()
+            start = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -88,19 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         "(b) read_raw (load + validate)": lambda: read_raw(folder),
         "(c) load_dataset (+ vocab, positives, split)": lambda: load_dataset(folder),
     }
-    results = {name: timed(func, args.runs) for name, func in steps.items()}
+    results = timed_rounds(steps, args.runs)
     medians = {name: statistics.median(times) for name, times in results.items()}
+    bare = results["(a) pandas.read_csv (bare)"]
     base = medians["(a) pandas.read_csv (bare)"]
+    # the verdict uses the median of per-round ratios (paired, robust to drift between steps)
+    paired = {name: statistics.median(t / b for t, b in zip(times, bare)) for name, times in results.items()}
 
     console = Console()
     table = Table(
         title=f"load benchmark: {folder.name} ({n_rows:,} interactions; "
-        f"{inter_path.name} + {items_path.name}), median of {args.runs} after 1 warm-up"
+        f"{inter_path.name} + {items_path.name}), {args.runs} interleaved rounds after 1 warm-up"
     )
-    for column in ("step", "median ms", "min ms", "max ms", "x bare read_csv"):
+    for column in ("step", "median ms", "min ms", "max ms", "x bare (median of paired)"):
         table.add_column(column, justify="left" if column == "step" else "right")
     for name, times in results.items():
-        ratio = medians[name] / base
+        ratio = paired[name]
         style = "" if name.startswith("(a)") else ("green" if ratio < TARGET else "red")
         table.add_row(
             name,
@@ -110,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[{style}]{ratio:.2f}x[/]" if style else f"{ratio:.2f}x",
         )
     console.print(table)
-    ratio_b = medians["(b) read_raw (load + validate)"] / base
-    ratio_c = medians["(c) load_dataset (+ vocab, positives, split)"] / base
+    ratio_b = paired["(b) read_raw (load + validate)"]
+    ratio_c = paired["(c) load_dataset (+ vocab, positives, split)"]
     console.print(
         f"cores: {os.cpu_count()}, pyarrow threads: {pa.cpu_count()}, "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"

@@ -130,3 +130,18 @@ def test_dataset_matrices_share_one_shape() -> None:
     # both vocabularies in string order: indices depend only on the set of ids
     assert list(ds.users.ids) == sorted(set(ds.raw.interactions["user_id"]))
     assert list(ds.item_vocab.ids) == sorted(set(ds.raw.items["item_id"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(id_text, min_size=1, max_size=40))
+def test_encode_and_sorting_agree_with_from_values(values: list[str]) -> None:
+    """The one-pass fast paths give exactly the vocabulary and indices of the plain path."""
+    reference = IdVocab.from_values(np.asarray(values, dtype=object))
+    vocab, codes = IdVocab.encode(np.asarray(values, dtype=object))
+    assert vocab == reference
+    assert list(codes) == list(reference.index(values))
+    unique = list(dict.fromkeys(values))
+    sorted_vocab, order = IdVocab.sorting(np.asarray(unique, dtype=object))
+    assert sorted_vocab == reference
+    assert [unique[n] for n in order] == list(reference.ids)
+    assert sorted(unique) == list(reference.ids)  # Arrow's byte order == Python's str order

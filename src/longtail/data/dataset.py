@@ -116,12 +116,12 @@ def load_dataset(
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     directory = resolve_dataset(name_or_path)
     raw = read_raw(directory, allow_missing_items=allow_missing_items, rating_range=rating_range)
-    item_vocab = IdVocab.from_values(raw.items["item_id"])
-    items = raw.items.set_index("item_id").loc[item_vocab.ids].reset_index()
-    users = IdVocab.from_values(raw.interactions["user_id"])
+    item_vocab, order = IdVocab.sorting(raw.items["item_id"])  # validated unique
+    items = raw.items.iloc[order].reset_index(drop=True)
     inter = raw.interactions
+    users, user_index = IdVocab.encode(inter["user_id"])
     pos = positives(
-        users.index(inter["user_id"]),
+        user_index,
         item_vocab.index(inter["item_id"]),
         inter["timestamp"].to_numpy(np.int64),
         inter["rating"].to_numpy(np.float64),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 TRAIN, VALID, TEST = 0, 1, 2
 PROTOCOLS = ("temporal", "cold-items")
@@ -34,12 +35,23 @@ def positives(
     at its first time (ties by item index)."""
     keep = np.isnan(ratings) | (ratings >= min_rating)
     u, i, t = users[keep], items[keep], timestamps[keep]
-    order = np.lexsort((i, t, u))
+    order = _order_by_user_time_item(u, t, i)
     u, i, t = u[order], i[order], t[order]
     pair = u.astype(np.int64) * (int(i.max(initial=0)) + 1) + i
-    _, first = np.unique(pair, return_index=True)
-    first.sort()
+    first = ~pd.Series(pair).duplicated(keep="first").to_numpy()  # hash-based: no second sort
     return Positives(u[first].astype(np.int32), i[first].astype(np.int32), t[first].astype(np.int64))
+
+
+def _order_by_user_time_item(u: np.ndarray, t: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``np.lexsort((i, t, u))``, as one radix-friendly argsort of a packed key when it fits."""
+    if len(u) == 0:
+        return np.zeros(0, dtype=np.int64)
+    t0 = t - t.min()
+    bits_i, bits_t = int(i.max()).bit_length(), int(t0.max()).bit_length()
+    if int(u.max()).bit_length() + bits_t + bits_i > 62:
+        return np.lexsort((i, t, u))
+    key = (u.astype(np.int64) << (bits_t + bits_i)) | (t0.astype(np.int64) << bits_i) | i
+    return np.argsort(key, kind="stable")
 
 
 def temporal_parts(users: np.ndarray) -> np.ndarray:

@@ -36,9 +36,9 @@ def _check_ids(frame: pd.DataFrame, column: str, path: Path) -> None:
     missing = values.isna().to_numpy()
     if missing.any():
         raise DataError(path, _first(missing), column, "empty or missing id")
-    blank = (values.str.strip() == "").to_numpy()
-    if blank.any():
-        raise DataError(path, _first(blank), column, "empty or missing id")
+    blank = pc.equal(pc.utf8_trim_whitespace(arrow_strings(values)), "")
+    if pc.any(blank).as_py():  # the row is looked up only on failure
+        raise DataError(path, _first(np.asarray(blank, dtype=bool)), column, "empty or missing id")
 
 
 def _as_number(frame: pd.DataFrame, column: str, path: Path, what: str) -> pd.Series:
@@ -138,14 +138,26 @@ def validate_items(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    return pa.array(values.array, type=pa.large_string(), from_pandas=True)
+def arrow_strings(values: pd.Series | np.ndarray | list[str] | pa.Array | pa.ChunkedArray,
+                  ) -> pa.Array | pa.ChunkedArray:
+    """Ids as an Arrow ``large_string`` array, zero-copy for pandas' Arrow-backed strings."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(pa.large_string())
+    if isinstance(values, pd.Series):
+        values = values.array
+    arrow = getattr(values, "_pa_array", None)  # pandas' Arrow-backed string arrays
+    if arrow is not None:
+        return arrow.cast(pa.large_string())
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        return pa.array(values, type=pa.large_string(), from_pandas=True)
+    return pa.array([None if v is None else str(v) for v in np.asarray(values, dtype=object)],
+                    type=pa.large_string())
 
 
 def validate_catalogue_membership(inter: pd.DataFrame, items: pd.DataFrame, path: Path) -> None:
     """Every interaction's item must be in the catalogue (unless ``--allow-missing-items``)."""
     # pyarrow's hash lookup: pandas 3's `isin` on its string dtype loops in Python (~40x slower)
-    known = pc.is_in(_arrow_strings(inter["item_id"]), value_set=_arrow_strings(items["item_id"]))
+    known = pc.is_in(arrow_strings(inter["item_id"]), value_set=arrow_strings(items["item_id"]))
     unknown = ~np.asarray(known, dtype=bool)
     if unknown.any():
         row = _first(unknown)
