@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -56,17 +54,19 @@ class ALS(Recommender):
         return matrix.astype(np.float32)
 
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
-        self._model = AlternatingLeastSquares(
-            factors=int(self.factors),
-            regularization=float(self.regularization),
-            alpha=float(self.alpha),
-            iterations=int(self.iterations),
-            random_state=int(self.seed),
-        )
-        self._model.fit(self._weighted(X.csr), show_progress=False)
+        # implicit parallelises itself; a multi-threaded BLAS underneath only oversubscribes the cores
+        with threadpool_limits(1, "blas"):
+            self._model = AlternatingLeastSquares(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                alpha=float(self.alpha),
+                iterations=int(self.iterations),
+                random_state=int(self.seed),
+            )
+            self._model.fit(self._weighted(X.csr), show_progress=False)
         self.user_factors_ = np.asarray(self._model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(self._model.item_factors, dtype=np.float32)
         self.warm_ = X.item_counts() > 0
