@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from longtail.errors import LongtailError
@@ -47,7 +48,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LongtailError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -115,23 +116,127 @@ def evaluate(
     tune: Annotated[bool, typer.Option(help="Grid-search each model on valid (else defaults).")] = True,
     params_from: Annotated[Optional[Path], typer.Option(help="Reuse the params of an earlier metrics.json (no tuning).")] = None,
     ild: Annotated[bool, typer.Option(help="Compute ild@K (encodes items.text once; cached).")] = True,
+    rerank: Annotated[Optional[str], typer.Option(help="Re-rank each model's candidates: mmr | dpp | calibrated | xquad.")] = None,
+    diversity: Annotated[float, typer.Option(help="Re-ranking knob λ in [0, 1]: 0 = the model's ranking, 1 = most diverse / calibrated.")] = 0.0,
+    candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
 ) -> None:
     """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs."""
+    from longtail.errors import ConfigError
     from longtail.eval.runner import EvaluationConfig, run_evaluation
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    params: dict = {}
-    if params_from is not None:
-        try:
-            earlier = json.loads(params_from.read_text())["models"]
-        except (OSError, KeyError, json.JSONDecodeError) as exc:
-            raise LongtailError(f"--params-from {params_from}: cannot read params ({exc})") from exc
-        params = {name: earlier[name]["params"] for name in names if name in earlier}
+    params = _params_from(params_from, names) if params_from is not None else {}
+    if rerank is None and diversity != 0.0:
+        raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
     run_evaluation(
         EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, min_rating=min_rating,
-                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params),
+                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params,
+                         rerank=rerank, diversity=diversity, candidates=candidates),
         console=console,
     )
+
+
+def _params_from(path: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The chosen params of ``names`` in an earlier metrics.json (models it lacks are left out)."""
+    try:
+        earlier = json.loads(path.read_text())["models"]
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise LongtailError(f"--params-from {path}: cannot read params ({exc})") from exc
+    return {name: earlier[name]["params"] for name in names if name in earlier}
+
+
+@app.command()
+@handle_errors
+def tradeoff(
+    dataset: DatasetOpt = "ml-latest-small",
+    model: Annotated[str, typer.Option(help="The base model whose candidates are re-ranked.")] = "als",
+    out: Annotated[Path, typer.Option(help="Output folder (tradeoff.json, selection.json, tradeoff.tsv, PNG).")] = Path("out/tradeoff"),
+    methods: Annotated[str, typer.Option(help="Comma-separated re-rankers.")] = "mmr,dpp,calibrated,xquad",
+    grid: Annotated[str, typer.Option(help="Comma-separated values of λ (0 is always added).")] = "0,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+    candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
+    keep: Annotated[float, typer.Option(help="Choose the largest λ keeping this share of the λ=0 valid ndcg@20.")] = 0.9,
+    tune: Annotated[bool, typer.Option(help="Grid-search the base model on valid (else defaults).")] = True,
+    params_from: Annotated[Optional[Path], typer.Option(help="Take the base model's params from an earlier metrics.json (no tuning).")] = None,
+    min_rating: MinRatingOpt = 4.0,
+    allow_missing_items: AllowMissingOpt = False,
+) -> None:
+    """Sweep the diversity knob of every re-ranker: ndcg@20 against aplt@20, ild@20 and coverage@20 on
+    valid and test; choose λ on valid, report it on test."""
+    from longtail.errors import ConfigError
+    from longtail.eval.tradeoff import TradeoffConfig, run_tradeoff
+
+    try:
+        values = [float(x) for x in grid.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--grid must be comma-separated numbers, got {grid!r}") from exc
+    params = None
+    if params_from is not None:
+        found = _params_from(params_from, [model])
+        if model not in found:
+            raise ConfigError(f"--params-from {params_from} has no params for model {model!r}")
+        params = found[model]
+    run_tradeoff(
+        TradeoffConfig(dataset=dataset, model=model, out=out,
+                       methods=[m.strip() for m in methods.split(",") if m.strip()], grid=values,
+                       n_candidates=candidates, params=params, tune=tune, keep=keep, min_rating=min_rating,
+                       allow_missing_items=allow_missing_items),
+        console=console,
+    )
+
+
+@app.command()
+@handle_errors
+def similar(
+    title: Annotated[str, typer.Argument(help="A title as you would type it, e.g. \"Toy Story\".")],
+    dataset: DatasetOpt = "ml-latest-small",
+    k: Annotated[int, typer.Option("--k", "-k", help="How many similar items to list.")] = 10,
+    min_score: Annotated[float, typer.Option(help="Fuzzy title match needed (0-100).")] = 85.0,
+    allow_missing_items: AllowMissingOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Items most similar to a title by text embedding (fuzzy title match; cached vectors)."""
+    from longtail.data import load_dataset
+    from longtail.text.similar import similar_to_title
+
+    ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
+    popularity = ds.item_counts + ds.test.item_counts()  # equal title matches: the better known
+    match, neighbours = similar_to_title(ds.items, title, k=k, min_score=min_score, popularity=popularity)
+    if as_json:
+        print(json.dumps({"query": title, "match": {"title": match.title, "score": match.score},
+                          "similar": [n.__dict__ for n in neighbours]}, indent=2))
+        return
+    table = Table(title=f"{ds.name}: most similar to {match.title!r} (title match {match.score:.0f})")
+    table.add_column("rank", justify="right")
+    table.add_column("item_id")
+    table.add_column("title")
+    table.add_column("cosine", justify="right")
+    for rank, n in enumerate(neighbours, start=1):
+        table.add_row(str(rank), n.item_id, n.title, f"{n.score:.3f}")
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def embed(
+    dataset: DatasetOpt = "ml-latest-small",
+    allow_missing_items: AllowMissingOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Encode the catalogue's item texts once and cache them on disk (later commands reuse them)."""
+    from longtail.data import load_dataset
+    from longtail.text.similar import embed_catalogue
+
+    ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
+    _, report = embed_catalogue(ds.items)
+    summary = {"dataset": ds.name, "items": report.items, "from_cache": report.from_cache,
+               "encoded": report.encoded, "dim": report.dim, "seconds": round(report.seconds, 3),
+               "items_per_second": round(report.items_per_second, 1)}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(f"{ds.name}: {report.items:,} items ({report.dim}-d) in {report.seconds:.1f} s "
+                  f"({report.items_per_second:,.0f} items/s); {report.from_cache:,} from cache, "
+                  f"{report.encoded:,} texts encoded")
 
 
 def _print_stats(stats: dict) -> None:
@@ -175,6 +280,114 @@ def _print_stats(stats: dict) -> None:
         table.add_row(name, f"{bucket['items']:,}", f"{bucket['share_of_catalogue']:.1%}",
                       f"{bucket['share_of_positives']:.1%}")
     console.print(table)
+
+
+# -- serving: train an artifact, run the service, manage API keys --------------------------------
+keys_app = typer.Typer(help="API keys of a service store (shown once, stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+StoreOpt = Annotated[str, typer.Option("--store", help="Service store: sqlite:///PATH (WAL).")]
+
+
+@app.command()
+@handle_errors
+def train(
+    out: Annotated[Path, typer.Option(help="Artifact path (a symlink to a new version directory).")],
+    dataset: DatasetOpt = "ml-latest-small",
+    model: Annotated[str, typer.Option(help="Model name (pop, itemknn, als, ease, semantic, ...).")] = "itemknn",
+    params: Annotated[Optional[str], typer.Option(help='Hyper-parameters as JSON, e.g. \'{"k": 50}\'.')] = None,
+    fit_on: Annotated[str, typer.Option(help="all (every positive) | train_valid (hold the test part out).")] = "all",
+    min_rating: MinRatingOpt = 4.0,
+) -> None:
+    """Fit a model and write a versioned, atomic service artifact for `longtail serve`.
+
+    It holds the model, id vocabularies, catalogue, item vectors, popularity and histories, with a
+    manifest of params, dataset and encoder fingerprints and checksums."""
+    from longtail.errors import ConfigError
+    from longtail.serve.bundle import save_bundle, train_bundle
+
+    try:
+        chosen = json.loads(params) if params else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--params is not JSON: {exc}") from exc
+    if not isinstance(chosen, dict):
+        raise ConfigError("--params must be a JSON object")
+    bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating)
+    path = save_bundle(bundle, out)
+    console.print(f"artifact {path} -> {path.resolve().name}: {model} on {bundle.manifest['dataset']['name']} "
+                  f"({len(bundle.item_ids):,} items, {len(bundle.user_ids):,} users, "
+                  f"{len(bundle.train):,} positives)")
+
+
+@app.command()
+@handle_errors
+def serve(
+    artifact: Annotated[Path, typer.Option(help="Artifact written by `longtail train`.")],
+    store: StoreOpt,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1 << 20,
+    watch: Annotated[Optional[float], typer.Option(help="Poll the artifact link every N s; swap in new versions.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP service (one uvicorn worker: the live state lives in this process)."""
+    import uvicorn
+
+    from longtail.serve import create_app
+
+    application = create_app(artifact, store, max_body_bytes=max_body_bytes, watch_s=watch)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1)
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    store: StoreOpt,
+    scope: Annotated[str, typer.Option(help="read (GET, /recommend) | write (also POST /items, /events).")] = "read",
+    name: Annotated[str, typer.Option(help="A note saying whose key it is.")] = "",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from longtail.serve.keys import create_key
+    from longtail.serve.store import Store
+
+    opened = Store(store)
+    try:
+        print(create_key(opened, scope, name))
+    finally:
+        opened.close()
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(store: StoreOpt) -> None:
+    """List key ids, scopes and whether they are revoked (never the keys)."""
+    from longtail.serve.store import Store
+
+    opened = Store(store)
+    try:
+        rows = opened.list_keys()
+    finally:
+        opened.close()
+    table = Table(title="API keys")
+    for column in ("key_id", "scope", "name", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["key_id"]), str(row["scope"]), str(row["name"]), "yes" if row["revoked"] else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(store: StoreOpt, key_id: Annotated[str, typer.Argument(help="The 8 hex characters after lt_.")]) -> None:
+    """Revoke a key (a running service stops accepting it within 10 s)."""
+    from longtail.serve.store import Store
+
+    opened = Store(store)
+    try:
+        if not opened.revoke_key(key_id):
+            raise LongtailError(f"no live key {key_id!r} in {store}")
+    finally:
+        opened.close()
+    console.print(f"revoked {key_id}")
 
 
 def main() -> None:  # pragma: no cover - console-script entry

@@ -12,6 +12,7 @@ from longtail.models import MODELS, NotFittedError, Recommender, make_model
 from longtail.models import artifact as artifact_module
 
 CF_MODELS = ["itemknn", "als", "ease"]
+TEXT_MODELS = [name for name, cls in MODELS.items() if cls.needs_embeddings]
 FAST_PARAMS = {"als": {"factors": 8, "iterations": 30, "regularization": 0.01}, "ease": {"l2": 1.0}}
 
 
@@ -29,11 +30,23 @@ def blocks(n_users: int = 40, n_items: int = 20) -> Interactions:
     return Interactions(users, items, np.zeros(len(users), np.int64), n_users, n_items)
 
 
+def block_embeddings(n_items: int = 20, dim: int = 8) -> np.ndarray:
+    """Item "texts" that know the communities: items 0..9 near one direction, 10..19 near another
+    (unit rows, fixed noise), for the models that read item embeddings."""
+    base = np.zeros((n_items, dim), np.float32)
+    base[: n_items // 2, 0] = 1.0
+    base[n_items // 2 :, 1] = 1.0
+    vectors = base + 0.2 * np.random.default_rng(0).standard_normal((n_items, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def fitted(name: str, data: Interactions | None = None) -> Recommender:
-    return make_model(name, **FAST_PARAMS.get(name, {})).fit(data or blocks())
+    model = make_model(name, **FAST_PARAMS.get(name, {}))
+    vectors = block_embeddings() if model.needs_embeddings else None
+    return model.fit(data or blocks(), item_embeddings=vectors)
 
 
-@pytest.mark.parametrize("name", CF_MODELS)
+@pytest.mark.parametrize("name", CF_MODELS + TEXT_MODELS)
 def test_withheld_cell_comes_first(name: str) -> None:
     items, _ = fitted(name).recommend([0], k=3)
     assert items[0, 0] == 0  # the only unseen item of user 0's community

@@ -91,3 +91,37 @@ def plot_recommendation_long_tail(
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, Path(path))
+
+
+def plot_tradeoff(
+    rows: list[dict], path: str | Path, *, title: str, split: str = "test", k: int = 20,
+    chosen: dict[str, float] | None = None,
+) -> Path:
+    """ndcg@k against aplt@k, ild@k and coverage@k as the diversity knob λ goes 0 -> 1, one curve per
+    re-ranker (rows as in ``tradeoff.json``). λ = 0 (the base model) is the black star; the λ chosen
+    on valid is ringed; the dotted line is 90% of the base model's ndcg@k."""
+    rows = [r for r in rows if r["split"] == split]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    base = next((r for r in rows if r["diversity"] == 0.0), None)
+    for ax, metric in zip(axes, (f"aplt@{k}", f"ild@{k}", f"coverage@{k}")):
+        for method in methods:
+            part = sorted((r for r in rows if r["method"] == method), key=lambda r: r["diversity"])
+            (line,) = ax.plot([r[metric] for r in part], [r[f"ndcg@{k}"] for r in part], marker="o", ms=3,
+                              label=method)
+            pick = next((r for r in part if chosen and r["diversity"] == chosen.get(method)), None)
+            if pick is not None:
+                ax.scatter([pick[metric]], [pick[f"ndcg@{k}"]], s=110, facecolors="none",
+                           edgecolors=line.get_color(), linewidths=1.5)
+                ax.annotate(f"λ={pick['diversity']:g}", (pick[metric], pick[f"ndcg@{k}"]), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points", color=line.get_color())
+        if base is not None:
+            ax.scatter([base[metric]], [base[f"ndcg@{k}"]], marker="*", s=150, color="black", zorder=5,
+                       label="base model (λ=0)")
+            ax.axhline(0.9 * base[f"ndcg@{k}"], color="grey", ls=":", lw=0.8, label="90% of base ndcg")
+        ax.set_xlabel(metric)
+        ax.set_ylabel(f"ndcg@{k}")
+        ax.set_title(f"ndcg@{k} vs {metric}")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, Path(path))

@@ -29,6 +29,9 @@ class EvaluationConfig:
     tune: bool = True
     ild: bool = True
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # fixed params skip tuning
+    rerank: str | None = None  # re-rank every model's top-`candidates` (longtail.rerank), or not
+    diversity: float = 0.0  # the re-ranker's knob λ: 0 = the model's own ranking
+    candidates: int = 200
 
 
 def _progress(console: Console) -> Progress:
@@ -38,12 +41,14 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _embeddings(dataset: Dataset, needed: bool) -> np.ndarray | None:
+def _embeddings(dataset: Dataset, needed: bool, *, for_models: bool) -> np.ndarray | None:
+    """Item vectors (cached on disk). Models read the default template's item text; ``ild@K``
+    reads ``items.text`` exactly, as the protocol fixes (the two are often the same texts)."""
     if not needed:
         return None
-    from longtail.text import embed_texts
+    from longtail.text import DEFAULT_TEMPLATE, embed_items
 
-    return embed_texts(dataset.items["text"].tolist())
+    return embed_items(dataset.items, template=DEFAULT_TEMPLATE if for_models else None)
 
 
 def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> dict[str, Any]:
@@ -58,8 +63,15 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
         config.dataset, protocol="temporal", min_rating=config.min_rating,
         allow_missing_items=config.allow_missing_items)
     needs_text = any(model_class(n).needs_embeddings for n in config.models)
-    text_vectors = _embeddings(dataset, config.ild or needs_text)
-    evaluator = Evaluator(dataset, split="test", item_embeddings=text_vectors if config.ild else None)
+    text_vectors = _embeddings(dataset, needs_text, for_models=True)
+    reranker = None
+    if config.rerank is not None:
+        from longtail.rerank import make_reranker
+
+        reranker = make_reranker(config.rerank, diversity=config.diversity)
+    # re-rankers measure similarity with the ild@K vectors (items.text), so they need them too
+    ild_vectors = _embeddings(dataset, config.ild or reranker is not None, for_models=False)
+    evaluator = Evaluator(dataset, split="test", item_embeddings=ild_vectors if config.ild else None)
     entries: dict[str, dict[str, Any]] = {}
     lists: dict[str, np.ndarray] = {}
     with _progress(console) as progress:
@@ -77,9 +89,18 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
                              on_trial=lambda p, v, t=task: progress.advance(t))
                 params, trials = tuned.best_params, tuned.trials
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
+            extra: dict[str, Any] = {"tuning": trials}
+            if reranker is not None:
+                from longtail.rerank import Reranked
+
+                model = Reranked(model, reranker, n_candidates=config.candidates, item_embeddings=ild_vectors,
+                                 buckets=dataset.buckets)
+                extra["rerank"] = {"method": reranker.name, **reranker.get_params(),
+                                   "candidates": config.candidates}
+                name = f"{name}+{reranker.name}"
             task = progress.add_task(f"{name}: ranking test users", total=len(evaluator.view.users))
             result = evaluator.evaluate(model, on_batch=lambda n, t=task: progress.advance(t, n))
-            entries[name] = report.model_entry(result, params, fit_seconds, {"tuning": trials})
+            entries[name] = report.model_entry(result, params, fit_seconds, extra)
             lists[name] = result.lists[:, :20]
             report.write_tsv(report.run_frame(dataset, result), config.out / "runs" / f"{name}.tsv")
             progress.advance(overall)

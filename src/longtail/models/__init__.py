@@ -6,8 +6,9 @@ from longtail.models.ease import EASE
 from longtail.models.itemknn import ItemKNN
 from longtail.models.popularity import Popularity
 from longtail.models.registry import MODELS, make_model, model_class
+from longtail.models.semantic import SemanticAttentionRecommender, SemanticRecommender
 
 __all__ = [
-    "ALS", "EASE", "ItemKNN", "MODELS", "NotFittedError", "Popularity", "Recommender", "UNSCORED",
-    "make_model", "model_class",
+    "ALS", "EASE", "ItemKNN", "MODELS", "NotFittedError", "Popularity", "Recommender",
+    "SemanticAttentionRecommender", "SemanticRecommender", "UNSCORED", "make_model", "model_class",
 ]

@@ -87,8 +87,9 @@ class ALS(Recommender):
         return out
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        fitted = self.user_items_[users]
-        same = (fitted != history).nnz == 0 and np.all(users < self.user_factors_.shape[0])
+        # users past the fitted ones (new users of a live service) are always folded in
+        known = bool(np.all(users < min(self.user_factors_.shape[0], self.user_items_.shape[0])))
+        same = known and (self.user_items_[users] != history).nnz == 0
         vectors = self.user_factors_[users] if same else self._fold_in(history)
         scores = vectors @ self.item_factors_.T
         scores[:, ~self.warm_] = UNSCORED

@@ -150,8 +150,9 @@ class Recommender(ABC):
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``_state`` returned; override in subclasses."""
 
-    def save(self, path: str | Path) -> Path:
-        """Atomically write the fitted model (npz + manifest with version and checksums)."""
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted model as (manifest, arrays): what ``save`` writes, for bundling it inside a
+        larger artifact (the service's) without a second file."""
         self._check_fitted()
         ui = self.user_items_.tocsr()
         arrays = {
@@ -161,6 +162,11 @@ class Recommender(ABC):
             **self._state(),
         }
         manifest = {"model": self.name, "params": self.get_params(), "n_items": int(self.n_items_)}
+        return manifest, arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Atomically write the fitted model (npz + manifest with version and checksums)."""
+        manifest, arrays = self.to_arrays()
         return save_artifact(path, manifest, arrays)
 
     @classmethod
@@ -172,7 +178,14 @@ class Recommender(ABC):
         klass = model_class(manifest["model"])
         if cls is not Recommender and not issubclass(klass, cls):
             raise ConfigError(f"{path} holds a {manifest['model']} model, not {cls.name}")
-        model = klass(**manifest["params"])
+        return klass.from_arrays(manifest, arrays)
+
+    @classmethod
+    def from_arrays(cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Recommender:
+        """Rebuild a model from what ``to_arrays`` returned (dispatches on the model name)."""
+        from longtail.models.registry import model_class
+
+        model = model_class(manifest["model"])(**manifest["params"])
         shape = tuple(int(x) for x in arrays["user_items.shape"])
         indices = arrays["user_items.indices"]
         model.user_items_ = sp.csr_matrix(

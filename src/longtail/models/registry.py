@@ -10,8 +10,12 @@ from longtail.models.base import Recommender
 from longtail.models.ease import EASE
 from longtail.models.itemknn import ItemKNN
 from longtail.models.popularity import Popularity
+from longtail.models.semantic import SemanticAttentionRecommender, SemanticRecommender
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, ALS, EASE)}
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls
+    for cls in (Popularity, ItemKNN, ALS, EASE, SemanticRecommender, SemanticAttentionRecommender)
+}
 
 
 def model_class(name: str) -> type[Recommender]:

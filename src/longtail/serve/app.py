@@ -1,0 +1,98 @@
+"""``create_app``: the FastAPI application of one service process.
+
+One process, one live state: events and new items change that process's memory, so the service runs
+as a single uvicorn worker (its threads share the state; numpy and faiss release the GIL for the
+heavy parts). Run more replicas behind a balancer only with sticky users or a shared event feed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from longtail import __version__
+from longtail.errors import LongtailError
+from longtail.serve.middleware import RequestMetrics
+from longtail.serve.routers import events, items, ops, recommend, users
+from longtail.serve.service import Conflict, NotFound, Service, ServiceConfig, Unavailable
+
+logger = logging.getLogger("longtail.serve")
+STATUS = {NotFound: 404, Conflict: 409, Unavailable: 503}
+
+
+def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int = 1 << 20,
+               cold_threshold: float = 0.35, watch_s: float | None = None) -> FastAPI:
+    """Load the artifact, replay the store, and return the app (ready before the first request).
+
+    >>> app = create_app("out/model", "sqlite:///out/service.db")   # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)                # doctest: +SKIP
+    """
+    config = ServiceConfig(Path(artifact_dir), store_url, max_body_bytes, cold_threshold, watch_s)
+    service = Service(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start_watcher()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="longtail",
+        version=__version__,
+        summary="Recommendations of long-tail and cold-start items; live catalogue and events.",
+        description="Send a key from `longtail keys create` as `X-API-Key`; writes need a write key. "
+                    f"Bodies are limited to {max_body_bytes} bytes, lists to the documented maxima.",
+        lifespan=lifespan,
+        max_body_size=max_body_bytes,
+    )
+    app.state.service = service
+    for router in (recommend.router, items.router, users.router, events.router, ops.router):
+        app.include_router(router)
+    app.add_middleware(RequestMetrics, metrics=service.metrics)
+    _error_handlers(app, max_body_bytes)
+    return app
+
+
+class ErrorResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an error may quote client input, and JSON lets a client send
+    lone surrogates that cannot be encoded as UTF-8 (the default response would fail with 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, default=str).encode("ascii")
+
+
+def _error_handlers(app: FastAPI, max_body_bytes: int) -> None:
+    """Every error body is ``{"detail": ...}`` in words; no stack trace ever leaves the process."""
+
+    @app.exception_handler(LongtailError)
+    async def library_error(request: Request, exc: LongtailError) -> ErrorResponse:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        return ErrorResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> ErrorResponse:
+        # where and what, not the offending input itself (it may be large or not encodable)
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return ErrorResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+        detail = f"request body larger than {max_body_bytes} bytes" if exc.status_code == 413 else exc.detail
+        return ErrorResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> ErrorResponse:
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return ErrorResponse({"detail": "internal server error (logged on the server)"}, status_code=500)

@@ -1,0 +1,88 @@
+"""The live catalogue: the artifact's items plus items posted since, with their vectors and indexes.
+
+Append-only, so a reader never needs a lock: ``snapshot()`` returns the vector buffer and the item
+count together (one tuple, swapped atomically), and rows below that count never change. Growth
+doubles the buffer (amortised O(1) per item) into a new array; readers holding the old one keep a
+valid view. The faiss indexes do need a lock (faiss does not allow ``add`` during ``search``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from longtail.text.index import VectorIndex
+
+
+class Catalogue:
+    """Item ids <-> indices, titles, texts, unit vectors, live popularity, and two exact indexes:
+    ``all`` (every item: ``/similar``) and ``cold`` (items the model cannot score: the semantic
+    blend of ``/recommend``). Indices ``< n_model`` are the model's columns."""
+
+    def __init__(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray,
+                 popularity: np.ndarray, cold: np.ndarray) -> None:
+        n, dim = vectors.shape
+        self.n_model = n
+        self.dim = dim
+        self.ids = list(ids)
+        self.positions = {item_id: i for i, item_id in enumerate(self.ids)}
+        self.titles = list(titles)
+        self.texts = list(texts)
+        capacity = max(16, int(n * 1.25))
+        buffer = np.zeros((capacity, dim), dtype=np.float32)
+        buffer[:n] = vectors
+        self._snap = (buffer, n)
+        self.popularity = np.zeros(capacity, dtype=np.int64)
+        self.popularity[:n] = popularity
+        self._index_lock = threading.Lock()
+        self.all = VectorIndex(dim, "exact")
+        self.all.add(np.arange(n), vectors)
+        self.cold = VectorIndex(dim, "exact")
+        if len(cold):
+            self.cold.add(cold.astype(np.int64), vectors[cold])
+
+    def __len__(self) -> int:
+        return self._snap[1]
+
+    def snapshot(self) -> tuple[np.ndarray, int]:
+        """(vectors (n, dim) view, n) of the items added so far; safe without a lock."""
+        buffer, n = self._snap
+        return buffer[:n], n
+
+    def index_of(self, item_id: str) -> int | None:
+        return self.positions.get(item_id)
+
+    def add(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """Append new items (caller holds the state's write lock; ids are new). Returns their indices."""
+        buffer, n = self._snap
+        m = len(ids)
+        if n + m > len(buffer):
+            capacity = max(2 * len(buffer), n + m)
+            grown = np.zeros((capacity, self.dim), dtype=np.float32)
+            grown[:n] = buffer[:n]
+            popularity = np.zeros(capacity, dtype=np.int64)
+            popularity[:n] = self.popularity[:n]
+            buffer, self.popularity = grown, popularity
+        buffer[n:n + m] = vectors
+        new = np.arange(n, n + m, dtype=np.int64)
+        self.ids.extend(ids)
+        self.titles.extend(titles)
+        self.texts.extend(texts)
+        with self._index_lock:
+            self.all.add(new, vectors)
+            self.cold.add(new, vectors)  # the model has no column for a new item
+        self._snap = (buffer, n + m)  # published after its data: a reader sees whole items only
+        for offset, item_id in enumerate(ids):
+            self.positions[item_id] = n + offset
+        return new
+
+    def search_all(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        with self._index_lock:
+            return self.all.search(queries, k, exclude=exclude)
+
+    def search_cold(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        with self._index_lock:
+            if len(self.cold) == 0:
+                return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), -np.inf, np.float32)
+            return self.cold.search(queries, k, exclude=exclude)

@@ -1,0 +1,40 @@
+"""``POST /recommend``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from longtail.serve.deps import ReadKey, ServiceDep
+from longtail.serve.ranking import COLD_USER_RERANK, explain, recommend, rerank_of
+from longtail.serve.schemas import RecommendedItem, RecommendRequest, RecommendResponse
+from longtail.serve.routers.errors import AUTH_ERRORS
+
+router = APIRouter(tags=["recommend"])
+
+
+@router.post("/recommend", response_model=RecommendResponse, dependencies=[ReadKey], responses=AUTH_ERRORS)
+def post_recommend(body: RecommendRequest, service: ServiceDep) -> RecommendResponse:
+    """Top-``k`` items for a user from their live history (training positives + events posted).
+
+    Items the model cannot score (cold in training, or posted since) compete through their text
+    similarity to the user's history; a user without history gets popular items diversified by
+    MMR. ``rerank`` (mmr, dpp, calibrated, xquad) and/or ``diversity`` re-rank the list; ranks are
+    then the re-ranker's, scores stay the model's (or the blend's)."""
+    state = service.state  # one whole state for this request, even if a swap happens meanwhile
+    picks = recommend(state, body.user_id, body.k, exclude_seen=body.exclude_seen,
+                      rerank=rerank_of(body.rerank, body.diversity),
+                      cold_user_rerank=COLD_USER_RERANK if body.rerank is None and body.diversity is None else None,
+                      cold_threshold=service.config.cold_threshold)
+    u = state.histories.index_of(body.user_id)
+    catalogue = state.catalogue
+    return RecommendResponse(
+        user_id=body.user_id,
+        known_user=u is not None,
+        history_size=len(state.histories.history(u)),
+        model=state.model.name,
+        artifact=state.bundle.version,
+        items=[RecommendedItem(item_id=catalogue.ids[p.item], title=catalogue.titles[p.item], score=p.score,
+                               rank=r + 1, source=p.source, explanation=explain(state, p),
+                               because=None if p.because is None else catalogue.ids[p.because])
+               for r, p in enumerate(picks)],
+    )

@@ -1,0 +1,39 @@
+"""``GET /users/{user_id}/profile``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from longtail.serve.deps import ReadKey, ServiceDep
+from longtail.serve.routers.errors import AUTH_ERRORS, NOT_FOUND
+from longtail.serve.schemas import MAX_PAGE, HistoryEntry, ProfileResponse
+from longtail.serve.service import NotFound
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users/{user_id}/profile", response_model=ProfileResponse, dependencies=[ReadKey],
+            responses={**AUTH_ERRORS, **NOT_FOUND})
+def get_profile(
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ProfileResponse:
+    """The user's live history (training positives and events), most recent first, one page."""
+    state = service.state
+    u = state.histories.index_of(user_id)
+    if u is None:
+        raise NotFound(f"unknown user_id {user_id!r} (no training history and no events)")
+    history = state.histories.history(u)
+    order = list(range(len(history) - 1, -1, -1))[offset:offset + limit]
+    catalogue = state.catalogue
+    return ProfileResponse(
+        user_id=user_id, history_size=len(history), train_items=int((~history.from_event).sum()),
+        event_items=int(history.from_event.sum()), offset=offset, limit=limit,
+        history=[HistoryEntry(item_id=catalogue.ids[history.items[j]], title=catalogue.titles[history.items[j]],
+                              timestamp=int(history.ts[j]), source="event" if history.from_event[j] else "train")
+                 for j in order],
+    )

@@ -1,0 +1,208 @@
+"""The service's core, without HTTP: store + live state + keys + metrics, the two write paths,
+and the artifact swap.
+
+Writes (events, items) take ``write_lock`` across "commit to the store, then apply to the state",
+so the state never holds what the store does not, and a reload can catch up exactly: it builds the
+new state beside the serving one (slow: load + replay, no lock), then, under the lock, applies the
+few writes committed meanwhile and swaps the reference. Requests read ``service.state`` once and
+keep that object, so each sees one whole state, old or new, and none waits for the swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from longtail.errors import LongtailError
+from longtail.serve.keys import KeyChecker
+from longtail.serve.metrics import Metrics
+from longtail.serve.schemas import EventIn, ItemIn
+from longtail.serve.state import LiveState
+from longtail.serve.store import NewEvent, Store
+
+if TYPE_CHECKING:
+    from longtail.text import TextEncoder
+
+logger = logging.getLogger(__name__)
+
+
+class NotFound(LongtailError):
+    """An unknown user or item (HTTP 404)."""
+
+
+class Conflict(LongtailError):
+    """An item id that already exists (HTTP 409)."""
+
+
+class Unavailable(LongtailError):
+    """The server cannot do this now or with this artifact (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings of one service process. ``watch_s``: poll the artifact link every that many
+    seconds and swap in a new version (None: only ``POST /admin/reload``)."""
+
+    artifact: Path
+    store: str
+    max_body_bytes: int = 1 << 20
+    cold_threshold: float = 0.35
+    watch_s: float | None = None
+
+
+class Service:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.store = Store(config.store)
+        self.keys = KeyChecker(self.store)
+        self.metrics = Metrics()
+        self.write_lock = threading.RLock()
+        self._reload_lock = threading.Lock()
+        self._encoder_lock = threading.Lock()
+        self._encoder: TextEncoder | None = None
+        self.started = time.time()
+        self.reloads = 0
+        self.state = LiveState.load(config.artifact, self.store, self.encode)
+        self.events_stored = self.store.count_events()
+        if self.store.count_keys() == 0:
+            logger.warning("no API keys in %s: every request but /health and /metrics will get 401; "
+                           "create one with `longtail keys create --store ... --scope write`", self.store.path)
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- encoding new items -------------------------------------------------------------------
+    def encode(self, state: LiveState, titles: list[str], texts: list[str]) -> np.ndarray:
+        """Unit vectors of new items with ``state``'s template; refused (503) unless this server's
+        encoder is the one the artifact's vectors came from. No disk cache: API input must not
+        grow the cache without bound. The encoder loads on first use (seconds), not at start."""
+        import pandas as pd
+
+        from longtail.text import TextEncoder, embed_texts, item_texts
+
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = TextEncoder()
+        encoder = self._encoder
+        if encoder.fingerprint != state.encoder_fingerprint:
+            raise Unavailable(f"cannot embed new items: the artifact's vectors come from encoder "
+                              f"{state.encoder_fingerprint!r}, this server has {encoder.fingerprint!r}; "
+                              "retrain with this encoder")
+        frame = pd.DataFrame({"title": titles, "text": texts})
+        rendered = item_texts(frame, state.template) if state.template else texts
+        return embed_texts(rendered, encoder=encoder, cache=False)
+
+    # -- writes -------------------------------------------------------------------------------
+    def record_events(self, events: list[EventIn]) -> tuple[int, int, int | None]:
+        """Commit then apply; returns (stored, duplicates, last sequence number)."""
+        catalogue = self.state.catalogue
+        unknown = sorted({e.item_id for e in events if catalogue.index_of(e.item_id) is None})
+        if unknown:
+            raise NotFound(f"unknown item_id: {', '.join(repr(i) for i in unknown[:5])}"
+                           + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        now = int(time.time())
+        rows = [NewEvent(e.user_id, e.item_id, now if e.timestamp is None else e.timestamp, e.event_id)
+                for e in events]
+        with self.write_lock:
+            seqs = self.store.append_events(rows)  # durable from here on
+            kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
+            self.events_stored += len(kept)
+            if kept:
+                self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
+                                        [r.item_id for _, r in kept], [r.ts for _, r in kept])
+        return len(kept), len(rows) - len(kept), (kept[-1][0] if kept else None)
+
+    def add_items(self, items: list[ItemIn]) -> list[str]:
+        """Embed, commit, then index new items; all or nothing."""
+        ids = [i.item_id for i in items]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise Conflict(f"item_id repeated in the batch: {', '.join(map(repr, repeated[:5]))}")
+        self._refuse_existing(ids)
+        titles = [i.title for i in items]
+        texts = [_compose_text(i) for i in items]
+        state = self.state
+        vectors = self.encode(state, titles, texts)  # the slow part, outside the lock
+        fingerprint = state.encoder_fingerprint
+        with self.write_lock:
+            self._refuse_existing(ids)
+            if self.state.encoder_fingerprint != fingerprint:  # an artifact swap changed the encoder
+                raise Unavailable("the artifact changed while the items were embedded; send them again")
+            try:
+                seqs = self.store.add_items(list(zip(ids, titles, texts, strict=True)), fingerprint, vectors)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"an item_id in the batch already exists ({exc})") from None
+            self.state.add_items(seqs, ids, titles, texts, vectors)
+        return ids
+
+    def _refuse_existing(self, ids: list[str]) -> None:
+        existing = [i for i in ids if self.state.catalogue.index_of(i) is not None]
+        if existing:
+            raise Conflict(f"item_id already in the catalogue: {', '.join(map(repr, existing[:5]))}")
+
+    # -- artifact swap ------------------------------------------------------------------------
+    def artifact_target(self) -> Path:
+        return Path(os.path.realpath(self.config.artifact))
+
+    def reload(self, *, force: bool = True) -> tuple[str, str, float]:
+        """Build a state from the artifact's current version and swap it in; (previous, new, s)."""
+        with self._reload_lock:
+            started = time.perf_counter()
+            previous = self.state.bundle.version
+            if not force and self.artifact_target() == self.state.bundle.source:
+                return previous, previous, 0.0
+            fresh = LiveState.load(self.config.artifact, self.store, self.encode)
+            with self.write_lock:
+                fresh.catch_up(self.store, self.encode)  # writes since the replay
+                self.state = fresh
+            self.reloads += 1
+            seconds = time.perf_counter() - started
+            logger.info("artifact swapped: %s -> %s in %.2fs", previous, fresh.bundle.version, seconds)
+            return previous, fresh.bundle.version, seconds
+
+    def start_watcher(self) -> None:
+        if self.config.watch_s is None or self._watcher is not None:
+            return
+
+        def watch() -> None:
+            while not self._stop.wait(self.config.watch_s):
+                try:
+                    self.reload(force=False)
+                except Exception:  # keep serving the current state; say why in the log
+                    logger.exception("artifact reload failed; still serving %s", self.state.bundle.version)
+
+        self._watcher = threading.Thread(target=watch, name="artifact-watcher", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        self.store.close()
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        state = self.state
+        return {
+            "longtail_catalogue_items": ("Items in the live catalogue (artifact + posted).", len(state.catalogue)),
+            "longtail_catalogue_items_posted": ("Items added through POST /items since the artifact.",
+                                                len(state.catalogue) - state.catalogue.n_model),
+            "longtail_users": ("Users known to the live state.", len(state.histories)),
+            "longtail_events_stored": ("Events committed to the store.", self.events_stored),
+            "longtail_events_skipped": ("Stored events on items the current artifact lacks.", state.events_skipped),
+            "longtail_artifact_reloads_total": ("Artifact swaps since start.", self.reloads),
+            "longtail_uptime_seconds": ("Seconds since the service started.", time.time() - self.started),
+        }
+
+
+def _compose_text(item: ItemIn) -> str:
+    """Catalogue text of a posted item, in the shared datasets' form ("Categories: a, b. text")."""
+    parts = [f"Categories: {', '.join(c.strip() for c in item.categories if c.strip())}."] \
+        if any(c.strip() for c in item.categories) else []
+    return " ".join([*parts, item.text.strip()]).strip()

@@ -1,0 +1,87 @@
+"""Fixtures of the service tests: a small real artifact (itemknn on amazon-digital-music-sample,
+or a 300-item subset of ml-latest-small when ../shared/data is absent), stores with keys, and
+real ``uvicorn`` subprocesses on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from serve_helpers import Keys, Server
+
+from longtail.data import resolve_dataset
+from longtail.serve.bundle import Bundle, save_bundle, train_bundle
+from longtail.serve.keys import create_key
+from longtail.serve.store import Store
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def serve_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A private embedding cache for the whole session (never the user's ~/.cache)."""
+    cache = tmp_path_factory.mktemp("serve-cache")
+    previous = os.environ.get("LONGTAIL_CACHE")
+    os.environ["LONGTAIL_CACHE"] = str(cache)
+    yield {**os.environ, "LONGTAIL_CACHE": str(cache), "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    if previous is None:
+        os.environ.pop("LONGTAIL_CACHE", None)
+    else:
+        os.environ["LONGTAIL_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    music = SHARED / "amazon-digital-music-sample"
+    if (music / "items.csv").is_file():
+        return music
+    source = resolve_dataset("ml-latest-small")  # shipped: always there
+    items = pd.read_csv(next(source.glob("items.*")), dtype={"item_id": str})
+    inter = pd.read_csv(next(source.glob("interactions.*")), dtype={"user_id": str, "item_id": str})
+    keep = set(inter["item_id"].value_counts().index[:300])
+    out = tmp_path_factory.mktemp("ml-subset")
+    items[items["item_id"].isin(keep)].to_csv(out / "items.csv", index=False)
+    inter[inter["item_id"].isin(keep)].to_csv(out / "interactions.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle(serve_env: dict[str, str], dataset_dir: Path) -> Bundle:
+    return train_bundle(dataset_dir, "itemknn")
+
+
+@pytest.fixture(scope="session")
+def pop_bundle(serve_env: dict[str, str], dataset_dir: Path) -> Bundle:
+    return train_bundle(dataset_dir, "pop")
+
+
+@pytest.fixture
+def artifact(tmp_path: Path, bundle: Bundle) -> Path:
+    return save_bundle(bundle, tmp_path / "model")
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    store = Store(url)
+    try:
+        return Keys(url, create_key(store, "read", "tests"), create_key(store, "write", "tests"))
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def start_server(serve_env: dict[str, str], tmp_path: Path) -> Iterator:
+    started: list[Server] = []
+
+    def start(artifact: Path, store_url: str) -> Server:
+        server = Server(artifact, store_url, serve_env, tmp_path / "server.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,74 @@
+"""The SQLite store (WAL, durable commits, idempotent events) and API keys (hashed, scoped)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from longtail.errors import ConfigError
+from longtail.serve.keys import KeyChecker, allows, create_key
+from longtail.serve.store import NewEvent, Store, store_path
+
+
+def test_store_url_forms(tmp_path: Path) -> None:
+    assert store_path("sqlite:///rel/x.db") == Path("rel/x.db")
+    assert store_path(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db"
+    assert store_path(tmp_path / "x.db") == tmp_path / "x.db"
+    with pytest.raises(ConfigError, match="only sqlite"):
+        store_path("postgresql://db/x")
+    with pytest.raises(ConfigError, match="durable"):
+        store_path("sqlite:///:memory:")
+
+
+def test_wal_and_full_sync(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    store.close()
+
+
+def test_events_survive_reopen_in_order_and_event_id_is_idempotent(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    seqs = store.append_events([NewEvent("u1", "i1", 10, "e1"), NewEvent("u2", "i2", 11, None),
+                                NewEvent("u1", "i1", 12, "e1")])  # a retry inside the batch
+    assert seqs[0] is not None and seqs[1] is not None and seqs[2] is None
+    assert store.append_events([NewEvent("u1", "i3", 13, "e1")]) == [None]  # retried later
+    store.close()
+    again = Store(tmp_path / "s.db")  # a new process would see the same
+    batches = list(again.events_since(0))
+    assert [b.user_ids for b in batches] == [["u1", "u2"]]
+    assert batches[0].ts.tolist() == [10, 11]
+    assert again.event_ids() == {"e1"} and again.count_events() == 2
+    assert list(again.events_since(int(batches[0].seq[-1]))) == []
+
+
+def test_items_round_trip_and_unique_ids(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    vectors = np.eye(2, 4, dtype=np.float32)
+    store.add_items([("a", "A", "text a"), ("b", "B", "")], "enc", vectors)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_items([("c", "C", ""), ("a", "again", "")], "enc", vectors)
+    rows = store.items()
+    assert [r.item_id for r in rows] == ["a", "b"]  # the failed batch left nothing behind
+    np.testing.assert_array_equal(np.stack([r.embedding for r in rows]), vectors)
+
+
+def test_keys_are_hashed_scoped_and_revocable(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    key = create_key(store, "read", "alice")
+    key_id, secret = key.split("_")[1], key.split("_", 2)[2]
+    raw = store._conn.execute("SELECT * FROM api_keys").fetchall()
+    assert secret.encode() not in repr(raw).encode() and key not in repr(raw)  # only salt + digest
+    checker = KeyChecker(store, ttl_s=0.0)
+    assert checker.scope_of(key) == "read"
+    assert checker.scope_of(key[:-1] + ("A" if key[-1] != "A" else "B")) is None  # wrong secret
+    assert checker.scope_of("lt_nothex!_x") is None and checker.scope_of("") is None
+    assert checker.scope_of(None) is None
+    assert allows("write", "read") and allows("read", "read") and not allows("read", "write")
+    assert store.revoke_key(key_id)
+    assert checker.scope_of(key) is None
+    with pytest.raises(ConfigError, match="scope"):
+        create_key(store, "admin")
