@@ -48,7 +48,7 @@ def test_similar_toy_story_finds_its_sequels(films_dir: Path) -> None:
     result = runner.invoke(app, ["similar", "--dataset", str(films_dir), "Toy Story", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["match"]["title"] == "Toy Story (1995)"
+    assert payload["match"]["title"] == "Toy Story (1995)" and payload["match"]["item_id"] == "1"
     titles = [n["title"] for n in payload["similar"]]
     scores = [n["score"] for n in payload["similar"]]
     assert len(titles) == 10 and "Toy Story (1995)" not in titles

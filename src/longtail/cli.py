@@ -196,23 +196,15 @@ def similar(
 ) -> None:
     """Items most similar to a title by text embedding (fuzzy title match; cached vectors)."""
     from longtail.data import load_dataset
-    from longtail.text.similar import similar_to_title
+    from longtail.text.similar import similar_payload, similar_table, similar_to_title
 
     ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
     popularity = ds.item_counts + ds.test.item_counts()  # equal title matches: the better known
     match, neighbours = similar_to_title(ds.items, title, k=k, min_score=min_score, popularity=popularity)
     if as_json:
-        print(json.dumps({"query": title, "match": {"title": match.title, "score": match.score},
-                          "similar": [n.__dict__ for n in neighbours]}, indent=2))
-        return
-    table = Table(title=f"{ds.name}: most similar to {match.title!r} (title match {match.score:.0f})")
-    table.add_column("rank", justify="right")
-    table.add_column("item_id")
-    table.add_column("title")
-    table.add_column("cosine", justify="right")
-    for rank, n in enumerate(neighbours, start=1):
-        table.add_row(str(rank), n.item_id, n.title, f"{n.score:.3f}")
-    console.print(table)
+        print(json.dumps(similar_payload(title, match, neighbours), indent=2))
+    else:
+        console.print(similar_table(ds.name, match, neighbours))
 
 
 @app.command()
@@ -228,15 +220,10 @@ def embed(
 
     ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
     _, report = embed_catalogue(ds.items)
-    summary = {"dataset": ds.name, "items": report.items, "from_cache": report.from_cache,
-               "encoded": report.encoded, "dim": report.dim, "seconds": round(report.seconds, 3),
-               "items_per_second": round(report.items_per_second, 1)}
     if as_json:
-        print(json.dumps(summary, indent=2))
-        return
-    console.print(f"{ds.name}: {report.items:,} items ({report.dim}-d) in {report.seconds:.1f} s "
-                  f"({report.items_per_second:,.0f} items/s); {report.from_cache:,} from cache, "
-                  f"{report.encoded:,} texts encoded")
+        print(json.dumps({"dataset": ds.name, **report.as_dict()}, indent=2))
+    else:
+        console.print(f"{ds.name}: {report.summary()}")
 
 
 def _print_stats(stats: dict) -> None:

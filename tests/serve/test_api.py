@@ -3,6 +3,7 @@ security edges (keys, scopes, sizes, limits, error bodies), metrics."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def test_malformed_oversize_and_limits_get_clear_4xx(client: TestClient, keys: K
     read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
     bad_json = client.post("/recommend", content=b"{not json", headers={**read, "content-type": "application/json"})
     assert bad_json.status_code == 422 and bad_json.json()["detail"][0]["msg"] == "JSON decode error"
-    big = client.post("/events", content=b"[" + b" " * 30_000 + b"]", headers={**write, "content-type": "application/json"})
+    big = client.post("/events", content=b"[" + b" " * 30_000 + b"]",
+                      headers={**write, "content-type": "application/json"})
     assert big.status_code == 413 and big.json() == {"detail": "request body larger than 20000 bytes"}
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while streaming
@@ -164,3 +166,56 @@ def test_metrics_are_prometheus_text(client: TestClient, keys: Keys, bundle: Bun
     assert f"longtail_catalogue_items {len(bundle.item_ids)}" in text and "longtail_events_stored 1" in text
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+
+
+def test_watcher_swaps_in_a_new_artifact_version(artifact: Path, keys: Keys, pop_bundle: Bundle) -> None:
+    from longtail.serve.bundle import save_bundle
+
+    app = create_app(artifact, keys.url, watch_s=0.05)
+    with TestClient(app) as client:
+        read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+        item = pop_bundle.item_ids[0]
+        client.post("/events", json={"user_id": "watched", "item_id": item}, headers=write)
+        assert client.post("/recommend", json={"user_id": "x"}, headers=read).json()["model"] == "itemknn"
+        save_bundle(pop_bundle, artifact)
+        deadline = time.monotonic() + 20
+        while client.app.state.service.state.model.name != "pop" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.post("/recommend", json={"user_id": "x"}, headers=read).json()["model"] == "pop"
+        profile = client.get("/users/watched/profile", headers=read).json()
+        assert [h["item_id"] for h in profile["history"]] == [item]  # the store was replayed over it
+        assert "longtail_artifact_reloads_total 1" in client.get("/metrics").text
+
+
+@pytest.mark.parametrize("name", ["als", "semantic"])
+def test_other_models_serve_new_users_and_new_items(name: str, bundle: Bundle, tmp_path: Path) -> None:
+    """ALS folds a user it never saw in; a text model scores a posted item on its own cosine scale."""
+    from longtail.models import make_model
+    from longtail.serve.bundle import save_bundle
+    from longtail.serve.ranking import recommend
+
+    params = {"als": {"factors": 8, "iterations": 3}}.get(name, {})
+    model = make_model(name, **params).fit(bundle.train, item_embeddings=bundle.embeddings)
+    other = Bundle(bundle.manifest, model, bundle.user_ids, bundle.item_ids, bundle.titles, bundle.texts,
+                   bundle.embeddings, bundle.train)
+    store = Store(tmp_path / "s.db")
+    state = LiveState.load(save_bundle(other, tmp_path / "model"), store)
+    store.close()
+    anchor = 5
+    state.apply_events([1], ["stranger"], [bundle.item_ids[anchor]], [1])
+    state.add_items([1], ["copy"], ["copy"], ["copy"], bundle.embeddings[anchor][None, :])
+    picks = recommend(state, "stranger", 10)
+    assert len(picks) == 10 and bundle.item_ids[anchor] not in [state.catalogue.ids[p.item] for p in picks]
+    copy = [p for p in picks if state.catalogue.ids[p.item] == "copy"]
+    assert copy and copy[0].source == "text"
+    if name == "semantic":
+        assert copy[0].score == pytest.approx(1.0, abs=1e-5) and picks[0] == copy[0]
+
+
+def test_a_broken_new_version_keeps_the_old_one_serving(client: TestClient, keys: Keys, artifact: Path) -> None:
+    target = artifact.resolve()
+    (target / "catalogue.json").write_text("[]")  # corrupt the version being served, on disk
+    swapped = client.post("/admin/reload", headers={"X-API-Key": keys.write})
+    assert swapped.status_code == 503 and "still serving" in swapped.json()["detail"]
+    assert "checksum" in swapped.json()["detail"]
+    assert client.post("/recommend", json={"user_id": "x"}, headers={"X-API-Key": keys.read}).status_code == 200

@@ -48,9 +48,9 @@ def test_events_survive_reopen_in_order_and_event_id_is_idempotent(tmp_path: Pat
 def test_items_round_trip_and_unique_ids(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     vectors = np.eye(2, 4, dtype=np.float32)
-    store.add_items([("a", "A", "text a"), ("b", "B", "")], "enc", vectors)
+    store.add_items([("a", "A", "text a", "x|y"), ("b", "B", "", "")], "enc", vectors)
     with pytest.raises(sqlite3.IntegrityError):
-        store.add_items([("c", "C", ""), ("a", "again", "")], "enc", vectors)
+        store.add_items([("c", "C", "", ""), ("a", "again", "", "")], "enc", vectors)
     rows = store.items()
     assert [r.item_id for r in rows] == ["a", "b"]  # the failed batch left nothing behind
     np.testing.assert_array_equal(np.stack([r.embedding for r in rows]), vectors)

@@ -74,6 +74,7 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
     evaluator = Evaluator(dataset, split="test", item_embeddings=ild_vectors if config.ild else None)
     entries: dict[str, dict[str, Any]] = {}
     lists: dict[str, np.ndarray] = {}
+    tunings: dict[str, Any] = {}  # model name -> TuningResult, shared with models made of parts
     with _progress(console) as progress:
         overall = progress.add_task("models", total=len(config.models))
         for name in config.models:
@@ -85,8 +86,10 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
 
                 grid_size = len(expand_grid(model_class(name).param_grid))
                 task = progress.add_task(f"{name}: tuning on valid", total=grid_size)
-                tuned = tune(name, tuning_data, item_embeddings=text_vectors,
-                             on_trial=lambda p, v, t=task: progress.advance(t))
+                tuned = tunings.get(name) or tune(name, tuning_data, item_embeddings=text_vectors,
+                                                  on_trial=lambda p, v, t=task: progress.advance(t),
+                                                  cache=tunings)
+                tunings[name] = tuned
                 params, trials = tuned.best_params, tuned.trials
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
             extra: dict[str, Any] = {"tuning": trials}

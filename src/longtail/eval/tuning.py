@@ -28,7 +28,8 @@ def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 @dataclass
 class TuningResult:
     best_params: dict[str, Any]
-    trials: list[dict[str, Any]] = field(default_factory=list)  # {"params", "valid_ndcg@20", "fit_seconds"}
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    best_value: float = float("nan")  # valid metric of best_params  # {"params", "valid_ndcg@20", "fit_seconds"}
 
 
 def tune(
@@ -39,24 +40,56 @@ def tune(
     item_embeddings: np.ndarray | None = None,
     metric: str = "ndcg@20",
     on_trial: Callable[[dict[str, Any], float], None] | None = None,
+    cache: dict[str, TuningResult] | None = None,
 ) -> TuningResult:
-    """Grid search of model ``name`` on ``dataset``'s valid split."""
-    grid = model_class(name).param_grid if grid is None else grid
-    points = expand_grid(grid)
+    """Grid search of model ``name`` on ``dataset``'s valid split.
+
+    A model made of parts (``components``, e.g. the hybrid's CF and semantic models) has each part
+    tuned first, on its own, and the chosen parameters fixed; ``cache`` reuses tunings already done
+    in the same run. Selection is the protocol's (best overall valid ``metric``), except for models
+    that declare ``selection = "tail-at-cf-overall"``: the best valid *tail* ``metric`` among the
+    points whose overall valid ``metric`` is at least the CF part's (never worse than CF on the
+    whole, then as good as possible on the tail); if none qualifies, the best overall.
+    """
+    cache = {} if cache is None else cache
+    klass = model_class(name)
+    grid = klass.param_grid if grid is None else grid
+    fixed: dict[str, Any] = {}
+    reference = None
+    for params_key, name_key in getattr(klass, "components", {}).items():
+        part = klass().get_params()[name_key]
+        if part not in cache:
+            cache[part] = tune(part, dataset, item_embeddings=item_embeddings, metric=metric, cache=cache)
+        fixed[params_key] = cache[part].best_params
+        if name_key == "cf":
+            reference = cache[part].best_value
+    points = [{**fixed, **point} for point in expand_grid(grid)]
     evaluator = Evaluator(dataset, split="valid", ks=(20,), beyond=False)
     trials: list[dict[str, Any]] = []
-    best, best_value = points[0], -np.inf
     for params in points:
         start = time.perf_counter()
         model = make_model(name, **params).fit(dataset.train, item_embeddings=item_embeddings)
         fit_seconds = time.perf_counter() - start
-        value = evaluator.evaluate(model).headline(metric)
-        trials.append({"params": params, f"valid_{metric}": value, "fit_seconds": fit_seconds})
-        if value > best_value:  # strict: the first point wins ties
-            best, best_value = params, value
+        result = evaluator.evaluate(model)
+        value = result.headline(metric)
+        trials.append({"params": params, f"valid_{metric}": value, "fit_seconds": fit_seconds,
+                       f"valid_tail_{metric}": result.metrics.get("tail", {}).get(metric)})
         if on_trial is not None:
             on_trial(params, value)
-    return TuningResult(best_params=best, trials=trials)
+    best = _select(trials, metric, getattr(klass, "selection", "overall"), reference)
+    return TuningResult(best_params=points[best], trials=trials,
+                        best_value=trials[best][f"valid_{metric}"])
+
+
+def _select(trials: list[dict[str, Any]], metric: str, rule: str, reference: float | None) -> int:
+    """Index of the chosen trial; the first point wins ties."""
+    overall = [t[f"valid_{metric}"] for t in trials]
+    if rule == "tail-at-cf-overall" and reference is not None:
+        ok = [i for i, v in enumerate(overall) if v >= reference]
+        if ok:
+            tail = [trials[i][f"valid_tail_{metric}"] or 0.0 for i in ok]
+            return ok[int(np.argmax(tail))]
+    return int(np.argmax(overall))
 
 
 def fit_final(

@@ -14,6 +14,12 @@ cold item, walks along that kind). A user's scores are the personalised PageRank
 ``r <- (1 - restart) r P + restart p0``, ``p0`` uniform over the history, a few power iterations
 batched over users as one sparse-dense product each; mass reaching an item without edges restarts.
 ``r`` stays a probability distribution over the catalogue (each row sums to 1).
+
+A walk drifts toward well-connected items, which are mostly popular ones; as in RP3beta (Paudel et
+al., "Updatable, accurate, diverse, and scalable recommendations for interactive applications",
+TiiS 2017) the final score divides ``r`` by the item's in-degree ``sum_i P[i, j]`` to the power
+``beta``. On ml-latest-small's valid split ``beta = 0.25`` raised overall, tail and cold ndcg@20
+together, and larger values trade overall for tail and cold: ``beta`` is in the grid.
 """
 
 from __future__ import annotations
@@ -100,11 +106,12 @@ class GraphRecommender(Recommender):
     semantic_weight : share of the walk that follows semantic edges (items that have both kinds).
     restart : restart probability of the walk; high = stay near the history, low = wander further
         (toward well-connected, often popular, items).
+    beta : popularity penalty, scores divided by in-degree ** beta (0: plain PageRank).
     shrink : co-occurrence cosine shrinkage (as in ``itemknn``).
     iterations : power iterations; the error after ``t`` is at most ``(1 - restart) ** t``.
 
-    ``param_grid`` (12 points, each fit takes seconds on ml-latest-small): ``k`` in {20, 50},
-    ``semantic_weight`` in {0.1, 0.3, 0.5}, ``restart`` in {0.3, 0.5}.
+    ``param_grid`` (24 points, each fit ~10 s on ml-latest-small with 2 cores): ``k`` in {20, 50},
+    ``semantic_weight`` in {0.2, 0.5}, ``restart`` in {0.3, 0.6}, ``beta`` in {0, 0.25, 0.5}.
 
     Examples
     --------
@@ -114,20 +121,23 @@ class GraphRecommender(Recommender):
 
     name = "graph"
     needs_embeddings = True
-    param_grid = {"k": [20, 50], "semantic_weight": [0.1, 0.3, 0.5], "restart": [0.3, 0.5]}
+    param_grid = {"k": [20, 50], "semantic_weight": [0.2, 0.5], "restart": [0.3, 0.6],
+                  "beta": [0.0, 0.25, 0.5]}
 
     def __init__(self, *, k: int = 50, semantic_weight: float = 0.3, restart: float = 0.5,
-                 shrink: float = 10.0, iterations: int = 10) -> None:
+                 beta: float = 0.25, shrink: float = 10.0, iterations: int = 10) -> None:
         self.k = k
         self.semantic_weight = semantic_weight
         self.restart = restart
+        self.beta = beta
         self.shrink = shrink
         self.iterations = iterations
 
     def _check_params(self) -> None:
-        if int(self.k) < 1 or int(self.iterations) < 1 or float(self.shrink) < 0:
-            raise ConfigError(f"graph: need k >= 1, iterations >= 1, shrink >= 0; got k={self.k}, "
-                              f"iterations={self.iterations}, shrink={self.shrink}")
+        if int(self.k) < 1 or int(self.iterations) < 1 or float(self.shrink) < 0 or float(self.beta) < 0:
+            raise ConfigError(f"graph: need k >= 1, iterations >= 1, shrink >= 0, beta >= 0; got "
+                              f"k={self.k}, iterations={self.iterations}, shrink={self.shrink}, "
+                              f"beta={self.beta}")
         if not 0.0 <= float(self.semantic_weight) <= 1.0 or not 0.0 < float(self.restart) <= 1.0:
             raise ConfigError(f"graph: need semantic_weight in [0, 1] and restart in (0, 1]; got "
                               f"{self.semantic_weight}, {self.restart}")
@@ -139,9 +149,13 @@ class GraphRecommender(Recommender):
 
     def _build(self) -> None:
         self.transition_ = transition_matrix(self.semantic_, self.cooccurrence_, float(self.semantic_weight))
+        in_degree = np.asarray(self.transition_.sum(axis=0)).ravel()  # (n_items,)
+        penalty = np.power(np.maximum(in_degree, 1e-6), -float(self.beta))
+        self.penalty_ = penalty.astype(np.float32)  # (n_items,) multiplies the PageRank scores
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return personalized_pagerank(history, self.transition_, float(self.restart), int(self.iterations))
+        ranks = personalized_pagerank(history, self.transition_, float(self.restart), int(self.iterations))
+        return ranks * self.penalty_  # (n, n_items)
 
     def partial_fit(self, new_interactions: Interactions) -> GraphRecommender:
         """Add new events to the histories (new users may appear). The graph stays as fitted:

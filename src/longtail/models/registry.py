@@ -8,13 +8,17 @@ from longtail.errors import ConfigError
 from longtail.models.als import ALS
 from longtail.models.base import Recommender
 from longtail.models.ease import EASE
+from longtail.models.graph import GraphRecommender
+from longtail.models.hybrid import HybridRecommender
 from longtail.models.itemknn import ItemKNN
+from longtail.models.neural import NEURAL_MODELS
 from longtail.models.popularity import Popularity
 from longtail.models.semantic import SemanticAttentionRecommender, SemanticRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (Popularity, ItemKNN, ALS, EASE, SemanticRecommender, SemanticAttentionRecommender)
+    for cls in (Popularity, ItemKNN, ALS, EASE, SemanticRecommender, SemanticAttentionRecommender,
+                HybridRecommender, GraphRecommender, *NEURAL_MODELS)
 }
 
 

@@ -153,7 +153,8 @@ class Reranker(ABC):
     def check_params(self) -> None:
         """Raise ``ConfigError`` unless ``diversity`` is a number in [0, 1]."""
         lam = self.diversity
-        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not 0.0 <= lam <= 1.0:
+        number = isinstance(lam, (int, float, np.integer, np.floating)) and not isinstance(lam, bool)
+        if not number or not 0.0 <= lam <= 1.0:
             raise ConfigError(f"{self.name}: diversity must be a number in [0, 1], got {lam!r}")
 
     def rerank(

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longtail import __version__
 from longtail.errors import LongtailError
-from longtail.serve.middleware import RequestMetrics
+from longtail.serve.middleware import BodyLimit, RequestMetrics
 from longtail.serve.routers import events, items, ops, recommend, users
 from longtail.serve.service import Conflict, NotFound, Service, ServiceConfig, Unavailable
 
@@ -54,13 +54,13 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
         description="Send a key from `longtail keys create` as `X-API-Key`; writes need a write key. "
                     f"Bodies are limited to {max_body_bytes} bytes, lists to the documented maxima.",
         lifespan=lifespan,
-        max_body_size=max_body_bytes,
     )
     app.state.service = service
     for router in (recommend.router, items.router, users.router, events.router, ops.router):
         app.include_router(router)
-    app.add_middleware(RequestMetrics, metrics=service.metrics)
-    _error_handlers(app, max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=service.metrics)  # outermost: times the 413s too
+    _error_handlers(app)
     return app
 
 
@@ -72,7 +72,7 @@ class ErrorResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, default=str).encode("ascii")
 
 
-def _error_handlers(app: FastAPI, max_body_bytes: int) -> None:
+def _error_handlers(app: FastAPI) -> None:
     """Every error body is ``{"detail": ...}`` in words; no stack trace ever leaves the process."""
 
     @app.exception_handler(LongtailError)
@@ -89,8 +89,7 @@ def _error_handlers(app: FastAPI, max_body_bytes: int) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
-        detail = f"request body larger than {max_body_bytes} bytes" if exc.status_code == 413 else exc.detail
-        return ErrorResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return ErrorResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> ErrorResponse:

@@ -1,14 +1,81 @@
-"""Request metrics as pure ASGI middleware (``BaseHTTPMiddleware`` costs ~1 ms a request). The body
-size limit is FastAPI's own ``max_body_size`` (checked on ``Content-Length`` and while streaming)."""
+"""Pure ASGI middleware (``BaseHTTPMiddleware`` costs ~1 ms a request): request-body size limit and
+per-route request metrics.
+
+The size limit is ours rather than FastAPI's ``max_body_size``, whose 413 is plain text on some
+paths and JSON on others; ours always answers ``{"detail": ...}``."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from longtail.serve.metrics import Metrics
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; FastAPI re-raises an
+    ``HTTPException`` met while reading a body, so the app's handler answers 413 in JSON."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+class BodyLimit:
+    """413 for a body over ``max_bytes``: at once from ``Content-Length``, else as soon as a
+    streamed (chunked) body passes the limit, before the endpoint parses anything."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+                if declared < 0 or declared > self.max_bytes:
+                    status, detail = (413, BodyTooLarge(self.max_bytes).detail) if declared > 0 else (
+                        400, "malformed Content-Length header")
+                    await _reply(send, status, detail)
+                    return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watching)
+        except BodyTooLarge as exc:  # read outside FastAPI's body parsing: answer here
+            if started:
+                raise
+            await _reply(send, 413, str(exc.detail))
+
+
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestMetrics:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from longtail.models.topk import topk
 from longtail.rerank import group_profile, make_reranker
 from longtail.serve.histories import History
 from longtail.serve.state import LiveState
@@ -58,6 +57,20 @@ class Rerank:
 
 
 COLD_USER_RERANK = Rerank("mmr", DEFAULT_DIVERSITY)
+
+
+def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of one score row, best first, ties by smaller index (the protocol's rule, as
+    ``models.topk``), -inf never returned. One partition and one pass: ~2x faster than the
+    batched ``topk`` for the single row a request has."""
+    n = len(scores)
+    k = min(k, n)
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, scores.dtype)
+    kth = np.partition(scores, n - k)[n - k]
+    chosen = np.flatnonzero(scores >= kth) if np.isfinite(kth) else np.flatnonzero(np.isfinite(scores))
+    order = np.lexsort((chosen, -scores[chosen]))[:k]
+    return chosen[order].astype(np.int64), scores[chosen[order]]
 
 
 def rerank_of(method: str | None, diversity: float | None, *, default: Rerank | None = None) -> Rerank | None:
@@ -93,12 +106,10 @@ def popular_diverse(state: LiveState, k: int, rerank: Rerank | None, exclude: np
     counts = state.catalogue.popularity[:n].astype(np.float64)
     counts[exclude[exclude < n]] = -np.inf
     pool = min(n, max(RERANK_POOL, k))
-    top, values = topk(counts[None, :], pool if rerank else k)
-    keep = top[0] >= 0
-    top, values = top[0][keep].astype(np.int64), values[0][keep].astype(np.float64)
-    if rerank is not None and len(top) > k:
-        top = top[_rerank(state, rerank, top, values, k, history, vectors)]
-    return [Pick(int(i), float(counts[i]), "popular") for i in top[:k]]
+    best, values = top(counts, pool if rerank else k)
+    if rerank is not None and len(best) > k:
+        best = best[_rerank(state, rerank, best, values, k, history, vectors)]
+    return [Pick(int(i), float(counts[i]), "popular") for i in best[:k]]
 
 
 def recommend(state: LiveState, user_id: str, k: int, *, exclude_seen: bool = True,
@@ -119,9 +130,7 @@ def recommend(state: LiveState, user_id: str, k: int, *, exclude_seen: bool = Tr
     scores[~scored] = -np.inf
     scores[seen[seen < n_model]] = -np.inf
     pool = k if rerank is None else max(RERANK_POOL, k)
-    items, values = topk(scores[None, :], pool)
-    keep = items[0] >= 0
-    items, values = items[0][keep].astype(np.int64), values[0][keep]
+    items, values = top(scores, pool)
     # the semantic blend over the items the model cannot score
     profile = profile_vector(vectors, history)
     cold_ids, sims = state.catalogue.search_cold(profile[None, :], pool, [seen])

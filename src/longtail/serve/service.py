@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from anyio import CapacityLimiter
 
 from longtail.errors import LongtailError
 from longtail.serve.keys import KeyChecker
@@ -70,6 +71,7 @@ class Service:
         self._encoder: TextEncoder | None = None
         self.started = time.time()
         self.reloads = 0
+        self.compute_limiter = CapacityLimiter(max(1, os.cpu_count() or 1))
         self.state = LiveState.load(config.artifact, self.store, self.encode)
         self.events_stored = self.store.count_events()
         if self.store.count_keys() == 0:
@@ -79,7 +81,7 @@ class Service:
         self._watcher: threading.Thread | None = None
 
     # -- encoding new items -------------------------------------------------------------------
-    def encode(self, state: LiveState, titles: list[str], texts: list[str]) -> np.ndarray:
+    def encode(self, state: LiveState, titles: list[str], texts: list[str], categories: list[str]) -> np.ndarray:
         """Unit vectors of new items with ``state``'s template; refused (503) unless this server's
         encoder is the one the artifact's vectors came from. No disk cache: API input must not
         grow the cache without bound. The encoder loads on first use (seconds), not at start."""
@@ -95,7 +97,7 @@ class Service:
             raise Unavailable(f"cannot embed new items: the artifact's vectors come from encoder "
                               f"{state.encoder_fingerprint!r}, this server has {encoder.fingerprint!r}; "
                               "retrain with this encoder")
-        frame = pd.DataFrame({"title": titles, "text": texts})
+        frame = pd.DataFrame({"title": titles, "text": texts, "categories": categories})
         rendered = item_texts(frame, state.template) if state.template else texts
         return embed_texts(rendered, encoder=encoder, cache=False)
 
@@ -127,16 +129,18 @@ class Service:
             raise Conflict(f"item_id repeated in the batch: {', '.join(map(repr, repeated[:5]))}")
         self._refuse_existing(ids)
         titles = [i.title for i in items]
-        texts = [_compose_text(i) for i in items]
+        texts = [i.text.strip() for i in items]
+        categories = ["|".join(c.strip() for c in i.categories if c.strip()) for i in items]
         state = self.state
-        vectors = self.encode(state, titles, texts)  # the slow part, outside the lock
+        vectors = self.encode(state, titles, texts, categories)  # the slow part, outside the lock
         fingerprint = state.encoder_fingerprint
         with self.write_lock:
             self._refuse_existing(ids)
             if self.state.encoder_fingerprint != fingerprint:  # an artifact swap changed the encoder
                 raise Unavailable("the artifact changed while the items were embedded; send them again")
             try:
-                seqs = self.store.add_items(list(zip(ids, titles, texts, strict=True)), fingerprint, vectors)
+                seqs = self.store.add_items(list(zip(ids, titles, texts, categories, strict=True)),
+                                            fingerprint, vectors)
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"an item_id in the batch already exists ({exc})") from None
             self.state.add_items(seqs, ids, titles, texts, vectors)
@@ -158,7 +162,10 @@ class Service:
             previous = self.state.bundle.version
             if not force and self.artifact_target() == self.state.bundle.source:
                 return previous, previous, 0.0
-            fresh = LiveState.load(self.config.artifact, self.store, self.encode)
+            try:
+                fresh = LiveState.load(self.config.artifact, self.store, self.encode)
+            except LongtailError as exc:  # a broken new version: keep serving the old one
+                raise Unavailable(f"reload failed, still serving {previous}: {exc}") from exc
             with self.write_lock:
                 fresh.catch_up(self.store, self.encode)  # writes since the replay
                 self.state = fresh
@@ -200,9 +207,3 @@ class Service:
             "longtail_uptime_seconds": ("Seconds since the service started.", time.time() - self.started),
         }
 
-
-def _compose_text(item: ItemIn) -> str:
-    """Catalogue text of a posted item, in the shared datasets' form ("Categories: a, b. text")."""
-    parts = [f"Categories: {', '.join(c.strip() for c in item.categories if c.strip())}."] \
-        if any(c.strip() for c in item.categories) else []
-    return " ".join([*parts, item.text.strip()]).strip()

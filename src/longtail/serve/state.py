@@ -8,7 +8,6 @@ same artifact yields the same state, which is what makes a restart lose nothing 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from longtail.serve.histories import Histories
 from longtail.serve.store import Store
 
 logger = logging.getLogger(__name__)
-# (state, titles, texts) -> (n, d) unit vectors with the state's encoder and template; raises a
-# LongtailError when this process cannot produce them
-Encode = Callable[["LiveState", list[str], list[str]], np.ndarray]
+# (state, titles, texts, categories) -> (n, d) unit vectors with the state's encoder and template;
+# raises a LongtailError when this process cannot produce them
+Encode = Callable[["LiveState", list[str], list[str], list[str]], np.ndarray]
 
 
 def _probe_unscored(bundle: Bundle) -> np.ndarray:
@@ -77,7 +76,7 @@ class LiveState:
     # -- replay -------------------------------------------------------------------------------
     def catch_up(self, store: Store, encode: Encode | None = None) -> None:
         """Apply the store's items and events committed after the ones already applied."""
-        rows = [r for r in store.items() if r.seq > self.last_item_seq]
+        rows = store.items(self.last_item_seq)
         with self.lock:
             fresh = [r for r in rows if self.catalogue.index_of(r.item_id) is None]
             self.items_skipped += len(rows) - len(fresh)  # the artifact has them now: it wins
@@ -91,7 +90,8 @@ class LiveState:
                     try:
                         if encode is None:
                             raise LongtailError("no encoder given")
-                        again = encode(self, [r.title for r in other], [r.text for r in other])
+                        again = encode(self, [r.title for r in other], [r.text for r in other],
+                                       [r.categories for r in other])
                     except LongtailError as exc:
                         logger.warning("%d stored items skipped: %s", len(other), exc)
                         self.items_skipped += len(other)

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS items (
     item_id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     text TEXT NOT NULL,
+    categories TEXT NOT NULL,
     encoder TEXT NOT NULL,
     embedding BLOB NOT NULL,
     created REAL NOT NULL
@@ -80,6 +81,7 @@ class ItemRow:
     item_id: str
     title: str
     text: str
+    categories: str  # "a|b|c", as in the shared catalogues
     encoder: str
     embedding: np.ndarray  # (d,) float32
 
@@ -187,28 +189,31 @@ class Store:
             conn.close()
 
     # -- items --------------------------------------------------------------------------------
-    def add_items(self, rows: Sequence[tuple[str, str, str]], encoder: str, vectors: np.ndarray) -> list[int]:
-        """Commit new items ``(item_id, title, text)`` with their (n, d) float32 vectors; raises
-        ``sqlite3.IntegrityError`` (nothing written) if an id is already stored."""
+    def add_items(self, rows: Sequence[tuple[str, str, str, str]], encoder: str, vectors: np.ndarray) -> list[int]:
+        """Commit new items ``(item_id, title, text, categories)`` with their (n, d) float32 vectors;
+        raises ``sqlite3.IntegrityError`` (nothing written) if an id is already stored."""
         now = time.time()
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         seqs: list[int] = []
         with self._lock, self._conn:
-            for (item_id, title, text), vector in zip(rows, vectors, strict=True):
+            for (item_id, title, text, categories), vector in zip(rows, vectors, strict=True):
                 cursor = self._conn.execute(
-                    "INSERT INTO items (item_id, title, text, encoder, embedding, created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, title, text, encoder, vector.tobytes(), now),
+                    "INSERT INTO items (item_id, title, text, categories, encoder, embedding, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (item_id, title, text, categories, encoder, vector.tobytes(), now),
                 )
                 seqs.append(int(cursor.lastrowid))
         return seqs
 
-    def items(self) -> list[ItemRow]:
-        """Every posted item, in the order they were added."""
+    def items(self, after_seq: int = 0) -> list[ItemRow]:
+        """The posted items with ``seq > after_seq``, in the order they were added."""
         conn = self.reader()
         try:
-            rows = conn.execute("SELECT seq, item_id, title, text, encoder, embedding FROM items ORDER BY seq")
-            return [ItemRow(s, i, t, x, e, np.frombuffer(b, dtype="<f4").astype(np.float32))
-                    for s, i, t, x, e, b in rows]
+            rows = conn.execute(
+                "SELECT seq, item_id, title, text, categories, encoder, embedding FROM items "
+                "WHERE seq > ? ORDER BY seq", (after_seq,))
+            return [ItemRow(s, i, t, x, c, e, np.frombuffer(b, dtype="<f4").astype(np.float32))
+                    for s, i, t, x, c, e, b in rows]
         finally:
             conn.close()
 

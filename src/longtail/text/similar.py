@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.table import Table
 
 from longtail.errors import ConfigError
 from longtail.models.topk import topk
@@ -42,6 +44,7 @@ class TitleMatch:
     index: int
     title: str
     score: float
+    item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,25 @@ def similar_to_title(items: pd.DataFrame, query: str, *, k: int = 10,
         vectors = embed_items(items)
     rows, scores = nearest_items(vectors, match.index, k)
     ids = items["item_id"].astype(str).to_numpy()
+    match = TitleMatch(match.index, match.title, match.score, str(ids[match.index]))
     return match, [Neighbour(str(ids[r]), titles[r], float(s)) for r, s in zip(rows, scores, strict=True)]
+
+
+def similar_payload(query: str, match: TitleMatch, neighbours: list[Neighbour]) -> dict[str, Any]:
+    """The ``--json`` form of a ``similar_to_title`` result."""
+    return {"query": query, "match": asdict(match), "similar": [asdict(n) for n in neighbours]}
+
+
+def similar_table(dataset: str, match: TitleMatch, neighbours: list[Neighbour]) -> Table:
+    """The on-screen form of a ``similar_to_title`` result."""
+    table = Table(title=f"{dataset}: most similar to {match.title!r} (title match {match.score:.0f})")
+    table.add_column("rank", justify="right")
+    table.add_column("item_id")
+    table.add_column("title")
+    table.add_column("cosine", justify="right")
+    for rank, n in enumerate(neighbours, start=1):
+        table.add_row(str(rank), n.item_id, n.title, f"{n.score:.3f}")
+    return table
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,15 @@ class EmbedReport:
     @property
     def items_per_second(self) -> float:
         return self.items / self.seconds if self.seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(self.seconds, 3),
+                "items_per_second": round(self.items_per_second, 1)}
+
+    def summary(self) -> str:
+        return (f"{self.items:,} items ({self.dim}-d) in {self.seconds:.1f} s "
+                f"({self.items_per_second:,.0f} items/s); {self.from_cache:,} from cache, "
+                f"{self.encoded:,} texts encoded")
 
 
 def embed_catalogue(items: pd.DataFrame) -> tuple[np.ndarray, EmbedReport]:

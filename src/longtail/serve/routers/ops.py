@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse
 
 from longtail.serve.deps import ServiceDep, WriteKey
 from longtail.serve.routers.errors import AUTH_ERRORS
-from longtail.serve.schemas import Health, Reloaded
+from longtail.serve.schemas import ErrorBody, Health, Reloaded
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +30,9 @@ def get_metrics(service: ServiceDep) -> PlainTextResponse:
                              media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.post("/admin/reload", response_model=Reloaded, dependencies=[WriteKey], responses=AUTH_ERRORS)
+@router.post("/admin/reload", response_model=Reloaded, dependencies=[WriteKey],
+             responses={**AUTH_ERRORS, 503: {"model": ErrorBody,
+                                             "description": "the new version is unreadable; the old one is still served"}})
 def post_reload(service: ServiceDep) -> Reloaded:
     """Load the artifact's current version beside the serving state, replay the store over it,
     then swap: requests in flight finish on the old state, none is refused."""

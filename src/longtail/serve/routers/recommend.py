@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from functools import partial
+
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Response
 
 from longtail.serve.deps import ReadKey, ServiceDep
 from longtail.serve.ranking import COLD_USER_RERANK, explain, recommend, rerank_of
-from longtail.serve.schemas import RecommendedItem, RecommendRequest, RecommendResponse
 from longtail.serve.routers.errors import AUTH_ERRORS
+from longtail.serve.schemas import RecommendedItem, RecommendRequest, RecommendResponse
+from longtail.serve.service import Service
 
 router = APIRouter(tags=["recommend"])
 
 
-@router.post("/recommend", response_model=RecommendResponse, dependencies=[ReadKey], responses=AUTH_ERRORS)
-def post_recommend(body: RecommendRequest, service: ServiceDep) -> RecommendResponse:
-    """Top-``k`` items for a user from their live history (training positives + events posted).
-
-    Items the model cannot score (cold in training, or posted since) compete through their text
-    similarity to the user's history; a user without history gets popular items diversified by
-    MMR. ``rerank`` (mmr, dpp, calibrated, xquad) and/or ``diversity`` re-rank the list; ranks are
-    then the re-ranker's, scores stay the model's (or the blend's)."""
+def answer(body: RecommendRequest, service: Service) -> RecommendResponse:
+    """The response to ``body`` (what the endpoint computes, without HTTP; benchmarks call it)."""
     state = service.state  # one whole state for this request, even if a swap happens meanwhile
     picks = recommend(state, body.user_id, body.k, exclude_seen=body.exclude_seen,
                       rerank=rerank_of(body.rerank, body.diversity),
@@ -38,3 +36,18 @@ def post_recommend(body: RecommendRequest, service: ServiceDep) -> RecommendResp
                                because=None if p.because is None else catalogue.ids[p.because])
                for r, p in enumerate(picks)],
     )
+
+
+@router.post("/recommend", response_model=RecommendResponse, dependencies=[ReadKey], responses=AUTH_ERRORS)
+async def post_recommend(body: RecommendRequest, service: ServiceDep) -> Response:
+    """Top-``k`` items for a user from their live history (training positives + events posted).
+
+    Items the model cannot score (cold in training, or posted since) compete through their text
+    similarity to the user's history; a user without history gets popular items diversified by
+    MMR. ``rerank`` (mmr, dpp, calibrated, xquad) and/or ``diversity`` re-rank the list; ranks are
+    then the re-ranker's, scores stay the model's (or the blend's)."""
+    # at most one computation per core: queued requests wait their turn (FIFO) instead of
+    # interleaving, which stretched every request and thrashed the caches under load
+    result = await run_sync(partial(answer, body, service), limiter=service.compute_limiter)
+    # already a validated RecommendResponse: serialise it once (FastAPI would validate it again)
+    return Response(result.model_dump_json(), media_type="application/json")

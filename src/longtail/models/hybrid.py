@@ -1,0 +1,229 @@
+"""The flagship: collaborative filtering where it is strong (the head), semantics where CF is blind
+(the tail, cold items), mixed by a gate *learned* from the training data itself.
+
+``fit(X)`` holds out the last positives of every user (the protocol's temporal rule applied inside
+``X``), fits both parts on the rest, learns the gate (``models/gate.py``) on the held-out items, then
+refits both parts on all of ``X``. So the gate is chosen on data the parts did not see, with no
+access to the caller's valid or test split, and the same procedure runs on any dataset.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from longtail.data.buckets import HEAD, popularity_buckets
+from longtail.data.interactions import Interactions
+from longtail.data.split import TEST, temporal_parts
+from longtail.errors import ConfigError
+from longtail.models.base import Recommender
+from longtail.models.gate import GateInputs, PopularityGate, fit_gate, standardise, tensors
+
+
+def holdout_split(X: Interactions) -> tuple[Interactions, Interactions]:
+    """(fit, held-out): each user's last ``max(1, n // 10)`` positives (users with >= 3), by time."""
+    order = np.lexsort((X.items, X.timestamps, X.users))
+    ordered = X.subset(order)
+    parts = temporal_parts(ordered.users)
+    return ordered.subset(parts != TEST), ordered.subset(parts == TEST)
+
+
+def simulate_new_items(X: Interactions, share: float, rng: np.random.Generator) -> Interactions:
+    """``X`` without any interaction on a random ``share`` of its warm items: while the gate learns,
+    those items are new (CF cannot score them) yet keep their held-out positives, so the cold path
+    learns how far semantics alone can be trusted (item cold-start simulation, as in DropoutNet)."""
+    warm = np.flatnonzero(X.item_counts() > 0)
+    drawn = rng.choice(warm, int(np.floor(share * len(warm))), replace=False)
+    return X.subset(~np.isin(X.items, drawn))
+
+
+class HybridRecommender(Recommender):
+    """Popularity-gated blend of a CF model and a semantic model (see module docstring).
+
+    Parameters
+    ----------
+    cf, cf_params : the CF part (registry name, its hyper-parameters; tuned on valid on its own).
+    semantic, semantic_params : the semantic part, likewise.
+    tail_weight : weight of tail and cold held-out positives in the gate's loss (1 = likelihood).
+        Chosen on valid: the largest value whose valid overall ndcg@20 stays >= the CF part's.
+    cold_share : share of warm items made new while the gate learns (see ``simulate_new_items``).
+    n_candidates : items per user in the gate's softmax (all unseen items up to this many, else a
+        uniform sample with the sampled-softmax correction).
+    gate_users : at most this many users (seeded sample) teach the gate.
+    """
+
+    name = "hybrid"
+    needs_embeddings = True
+    param_grid: ClassVar[dict[str, list[Any]]] = {"tail_weight": [1.0, 1.5, 2.0, 3.0]}
+    # parameters filled by tuning the named parts first (eval/tuning.py): params key -> name key
+    components: ClassVar[dict[str, str]] = {"cf_params": "cf", "semantic_params": "semantic"}
+    selection: ClassVar[str] = "tail-at-cf-overall"
+
+    def __init__(
+        self,
+        *,
+        cf: str = "ease",
+        cf_params: dict[str, Any] | None = None,
+        semantic: str = "semantic-attn",
+        semantic_params: dict[str, Any] | None = None,
+        tail_weight: float = 1.0,
+        cold_share: float = 0.1,
+        n_candidates: int = 10_000,
+        gate_users: int = 300,
+        seed: int = 0,
+    ) -> None:
+        self.cf = cf
+        self.cf_params = cf_params
+        self.semantic = semantic
+        self.semantic_params = semantic_params
+        self.tail_weight = tail_weight
+        self.cold_share = cold_share
+        self.n_candidates = n_candidates
+        self.gate_users = gate_users
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        from longtail.models.registry import model_class
+
+        if model_class(self.cf).needs_embeddings or not model_class(self.semantic).needs_embeddings:
+            raise ConfigError(f"hybrid: cf={self.cf!r} must be a CF model, semantic={self.semantic!r} a text one")
+        if float(self.tail_weight) <= 0 or int(self.n_candidates) < 10 or not 0 <= float(self.cold_share) < 1:
+            raise ConfigError("hybrid: tail_weight must be > 0, n_candidates >= 10, 0 <= cold_share < 1")
+
+    def _parts(self, X: Interactions, vectors: np.ndarray) -> tuple[Recommender, Recommender]:
+        from longtail.models.registry import make_model
+
+        cf = make_model(self.cf, **(self.cf_params or {})).fit(X)
+        semantic = make_model(self.semantic, **(self.semantic_params or {})).fit(X, item_embeddings=vectors)
+        return cf, semantic
+
+    # -- features -----------------------------------------------------------------------------
+    @staticmethod
+    def _inputs(cf: Recommender, semantic: Recommender, counts: np.ndarray, users: np.ndarray,
+                rows: sp.csr_matrix) -> GateInputs:
+        """Gate inputs over the whole catalogue for ``users`` with history ``rows``."""
+        z_cf, scored = standardise(cf._score(users, rows))
+        z_sem, _ = standardise(semantic._score(users, rows), np.ones((len(users), len(counts)), bool))
+        head = popularity_buckets(counts) == HEAD
+        length = np.asarray(rows.sum(axis=1)).ravel()
+        off_head = np.asarray(rows[:, ~head].sum(axis=1)).ravel()
+        return GateInputs(
+            cf=z_cf, cf_scored=scored, semantic=z_sem,
+            popularity=(np.log1p(counts) / np.log1p(max(counts.max(initial=0), 1))).astype(np.float32),
+            cold=(counts == 0).astype(np.float32),
+            tail_share=(off_head / np.maximum(length, 1)).astype(np.float32),
+            log_length=(np.log1p(length) / np.log(1000.0)).astype(np.float32),
+        )
+
+    def _candidates(self, seen: np.ndarray, targets: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(n, C) candidate columns and their log-sampling correction: every held-out positive plus
+        a *uniform* sample of the unseen items (all of them when there are at most C). Uniform
+        sampling keeps the softmax unbiased up to the ``log(pool / sampled)`` offset; a sample of
+        the parts' own top items would not (held-out positives mostly lie below those tops, and
+        the gate would learn that a high score means "not chosen")."""
+        n, m = seen.shape
+        c = min(int(self.n_candidates), m)
+        cols = np.zeros((n, c), dtype=np.int64)
+        offset = np.full((n, c), -np.inf, dtype=np.float32)  # padding never counts
+        for row in range(n):  # over users (<= gate_users); each step vectorised over items
+            positives = np.flatnonzero(targets[row])
+            pool = np.flatnonzero(~seen[row] & ~targets[row])
+            size = max(0, min(c - len(positives), len(pool)))
+            sample = rng.choice(pool, size=size, replace=False) if size < len(pool) else pool
+            chosen = np.concatenate([positives, sample])[:c]
+            cols[row, : len(chosen)] = chosen
+            offset[row, : len(positives)] = 0.0
+            offset[row, len(positives) : len(chosen)] = np.log(len(pool) / max(size, 1))
+        return cols, offset
+
+    # -- fitting ------------------------------------------------------------------------------
+    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+        rng = np.random.default_rng(int(self.seed))
+        inner, held = holdout_split(X)
+        inner = simulate_new_items(inner, float(self.cold_share), rng)
+        cf, semantic = self._parts(inner, item_embeddings)
+        users = np.intersect1d(held.active_users(), inner.active_users())
+        if len(users) > int(self.gate_users):
+            users = np.sort(rng.choice(users, int(self.gate_users), replace=False))
+        if len(users) == 0:
+            raise ConfigError("hybrid: no user has both a history and held-out positives to learn the gate")
+        rows = inner.csr[users]
+        counts = inner.item_counts()
+        dense = self._inputs(cf, semantic, counts, users, rows)
+        seen, targets = rows.toarray() > 0, held.csr[users].toarray() > 0
+        cols, offset = self._candidates(seen, targets, rng)
+        take = lambda a: np.take_along_axis(a, cols, axis=1)  # noqa: E731
+        picked = GateInputs(
+            cf=take(dense.cf), cf_scored=take(dense.cf_scored), semantic=take(dense.semantic),
+            popularity=dense.popularity[cols], cold=dense.cold[cols],
+            tail_share=dense.tail_share, log_length=dense.log_length,
+        )
+        long_tail = popularity_buckets(counts)[cols] != HEAD
+        self.gate_ = fit_gate(picked, take(targets) & np.isfinite(offset), long_tail, offset,
+                              tail_weight=float(self.tail_weight))
+        self.cf_, self.semantic_ = self._parts(X, item_embeddings)
+        self.item_counts_ = X.item_counts()
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, users, history)
+        with torch.no_grad():
+            return self.gate_(tensors(inputs)).numpy()
+
+    def gate_curve(self, popularity: np.ndarray, tail_share: float = 0.0) -> np.ndarray:
+        """Weight of semantics for warm items of the given normalised popularity (for plots)."""
+        p = torch.as_tensor(np.asarray(popularity, np.float32))[None, :]
+        x = {"popularity": p, "cold": torch.zeros_like(p), "tail_share": torch.tensor([tail_share]),
+             "log_length": torch.tensor([np.log1p(50) / np.log(1000.0)], dtype=torch.float32)}
+        with torch.no_grad():
+            return self.gate_.gate(x).numpy()[0]
+
+    def explain(self, user: int, item: int, *, history: sp.csr_matrix | None = None) -> dict[str, Any]:
+        """Which part drove ``item`` for ``user``: the gate and each part's share of the score, and
+        (when the semantic part can say) the history items behind its semantic score."""
+        self._check_fitted()
+        users = np.asarray([user], dtype=np.int64)
+        rows = self._history(users, history)
+        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, users, rows)
+        with torch.no_grad():
+            parts = {k: float(v[0, int(item)]) for k, v in self.gate_.parts(tensors(inputs)).items()}
+        driver = max(("cf", "semantic", "popularity"), key=lambda k: abs(parts[k]))
+        out: dict[str, Any] = {**parts, "driver": driver, "cold": bool(self.item_counts_[int(item)] == 0)}
+        if hasattr(self.semantic_, "explain"):
+            out["because"] = [vars(a) for a in self.semantic_.explain(user, item, history=history)]
+        return out
+
+    def partial_fit(self, new_interactions: Interactions) -> HybridRecommender:
+        """New events extend the histories: the semantic part appends them, the CF part reads them
+        from the history rows at scoring time. The gate and CF weights stay as fitted."""
+        self._check_fitted()
+        if hasattr(type(self.semantic_), "partial_fit") and type(self.semantic_).partial_fit is not Recommender.partial_fit:
+            self.semantic_.partial_fit(new_interactions)
+        old = self.user_items_
+        n_users = max(old.shape[0], new_interactions.n_users)
+        old = sp.vstack([old, sp.csr_matrix((n_users - old.shape[0], old.shape[1]), dtype=np.float32)]).tocsr()
+        new = sp.csr_matrix((np.ones(len(new_interactions), np.float32),
+                             (new_interactions.users, new_interactions.items)), shape=old.shape)
+        merged = (old + new).tocsr()
+        merged.data[:] = 1.0
+        self.user_items_ = merged
+        return self
+
+    # -- persistence --------------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {"gate": self.gate_.to_array(), "item_counts": self.item_counts_}
+        for prefix, part in (("cf/", self.cf_), ("semantic/", self.semantic_)):
+            state.update({prefix + k: v for k, v in part.to_arrays()[1].items()})
+        return state
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.gate_ = PopularityGate.from_array(arrays["gate"])
+        self.item_counts_ = arrays["item_counts"]
+        for prefix, name, params, attr in (("cf/", self.cf, self.cf_params, "cf_"),
+                                           ("semantic/", self.semantic, self.semantic_params, "semantic_")):
+            sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            manifest = {"model": name, "params": params or {}, "n_items": len(self.item_counts_)}
+            setattr(self, attr, Recommender.from_arrays(manifest, sub))

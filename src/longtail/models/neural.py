@@ -1,0 +1,271 @@
+"""Text-initialised neural CF trained for the next item, with long-tail-aware losses.
+
+Item tower: frozen text vector -> learned projection, plus a learned residual for warm items
+(zero-initialised; cold items are text only). User tower: softmax attention over the user's
+``max_history`` most recent history item vectors. ``score(u, i) = <user_u, item_i>``
+(``models/towers.py``).
+
+Training: every event with at least one earlier event of its user is a target; its input is the
+user's ``max_history`` events before it (next-item prediction, which is what the temporal protocol
+asks of a model: rank the user's next items from their past). The loss is a softmax over the warm
+catalogue (cold items have no positive to learn from, and as everlasting negatives they would only
+teach the projection to bury texts like theirs; the items already in the input window are masked
+too, as evaluation never recommends them). Above ``max_full_softmax`` warm items the softmax is
+sampled: ``n_negatives`` shared negatives per batch drawn from ``count ** 0.75``, logits corrected
+by ``-log(n_negatives * Q(item))`` (logQ, Bengio & Senecal 2008; Yi et al., RecSys 2019) and
+accidental hits masked. During training a random ``residual_dropout`` share of the warm items lose
+their residual (as in DropoutNet, Volkovs et al., NeurIPS 2017), so the text-only vectors that cold
+items get at recommend time stay on the scale of warm ones.
+
+A fixed number of epochs (``epochs``), no early stopping: ``fit`` sees no held-out data, and the
+default (8 epochs) was picked on ml-latest-small's valid split, where longer training did not help.
+``partial_fit`` only appends events: the user tower reads the history at recommend time.
+
+Losses (``loss``; ``models/losses.py``): ``softmax``, ``logit-adjustment`` (``tau``), ``ips``
+(``ips_power``, ``ips_clip``), ``focal`` (``gamma``). Registry names: ``neural`` chooses the loss on
+valid (``param_grid`` over the four, default knobs); ``neural-softmax``, ``neural-la``,
+``neural-ips`` and ``neural-focal`` fix the loss and grid its one knob (the ablation).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from longtail.data.interactions import Interactions
+from longtail.errors import ConfigError
+from longtail.models.losses import LOSSES, LongTailLoss, LossConfig
+from longtail.models.semantic import SemanticBase
+from longtail.models.towers import ItemTower, UserTower, history_windows
+
+
+class NeuralRecommender(SemanticBase):
+    """Two-tower next-item model over text-initialised item vectors (see the module docstring).
+
+    Parameters
+    ----------
+    loss : ``softmax`` | ``logit-adjustment`` | ``ips`` | ``focal`` (None: the class's own,
+        ``logit-adjustment`` for ``neural``).
+    tau, gamma, ips_power, ips_clip : knobs of the losses (see ``LossConfig``).
+    dim : width of item and user vectors.
+    epochs, batch_size, lr, weight_decay : AdamW training schedule (fixed epochs).
+    max_history : most recent events the user tower attends over (training and recommending).
+    residual_dropout : share of warm items trained without their residual in each batch.
+    max_full_softmax : above this many warm items, sampled softmax with ``n_negatives``.
+    seed : seeds parameters, shuffling, dropout and negatives (``fit`` is deterministic on CPU).
+    num_threads : torch CPU threads during ``fit`` (None: torch's setting). A GPU is used when
+        ``torch.cuda.is_available()``.
+
+    Examples
+    --------
+    >>> model = make_model("neural-la", tau=1.0).fit(train, item_embeddings=vectors)  # doctest: +SKIP
+    >>> items, scores = model.recommend([0, 1], k=20)                                # doctest: +SKIP
+    """
+
+    name = "neural"
+    default_loss: ClassVar[str] = "logit-adjustment"
+    param_grid: ClassVar[dict[str, list[Any]]] = {"loss": list(LOSSES)}
+
+    def __init__(self, *, loss: str | None = None, tau: float = 1.0, gamma: float = 2.0,
+                 ips_power: float = 0.5, ips_clip: float = 100.0, dim: int = 64, epochs: int = 8,
+                 batch_size: int = 256, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 max_history: int = 50, residual_dropout: float = 0.3,
+                 max_full_softmax: int = 50_000, n_negatives: int = 2048, seed: int = 0,
+                 num_threads: int | None = None) -> None:
+        super().__init__(half_life=None, max_history=max_history)
+        self.loss = self.default_loss if loss is None else loss
+        self.tau = tau
+        self.gamma = gamma
+        self.ips_power = ips_power
+        self.ips_clip = ips_clip
+        self.dim = dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.residual_dropout = residual_dropout
+        self.max_full_softmax = max_full_softmax
+        self.n_negatives = n_negatives
+        self.seed = seed
+        self.num_threads = num_threads
+
+    # -- configuration ------------------------------------------------------------------------
+    def _loss_config(self) -> LossConfig:
+        return LossConfig(str(self.loss), float(self.tau), float(self.gamma), float(self.ips_power),
+                          float(self.ips_clip))
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.max_history is None:
+            raise ConfigError(f"{self.name}: max_history must be an int >= 1")
+        if type(self) is not NeuralRecommender and self.loss != self.default_loss:
+            raise ConfigError(f"{self.name} fixes loss={self.default_loss!r}; use `neural` with "
+                              f"loss={self.loss!r} instead")
+        self._loss_config()  # validates the loss and its knobs
+        positive = {"dim": self.dim, "epochs": self.epochs, "batch_size": self.batch_size,
+                    "lr": self.lr, "max_full_softmax": self.max_full_softmax,
+                    "n_negatives": self.n_negatives}
+        bad = {k: v for k, v in positive.items() if not float(v) > 0}
+        if bad or not 0.0 <= float(self.residual_dropout) < 1.0 or float(self.weight_decay) < 0:
+            raise ConfigError(f"{self.name}: need {sorted(positive)} > 0, weight_decay >= 0 and "
+                              f"residual_dropout in [0, 1); got {self.get_params()}")
+
+    # -- training -----------------------------------------------------------------------------
+    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+        self._set_events(X.users, X.items, X.timestamps, X.n_users)
+        text = np.ascontiguousarray(item_embeddings, dtype=np.float32)  # (n_items, d_text)
+        if text.ndim != 2 or not np.all(np.isfinite(text)):
+            raise ConfigError(f"{self.name}: item_embeddings must be a finite (n_items, d) array")
+        previous = torch.get_num_threads()
+        if self.num_threads is not None:
+            torch.set_num_threads(int(self.num_threads))
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(self.seed))
+                self._train(X, text)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _train(self, X: Interactions, text: np.ndarray) -> None:
+        """Next-item training inside the warm sub-catalogue: targets and history windows are
+        warm items by construction, so neither cold items nor their vectors enter a step."""
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        length = int(self.max_history)
+        counts = X.item_counts()
+        warm_items = np.flatnonzero(counts > 0)  # (w,) global ids of the local ids 0..w-1
+        w = len(warm_items)
+        local = np.full(self.n_items_, w, dtype=np.int64)
+        local[warm_items] = np.arange(w)
+        ev = self.events_
+        order = np.lexsort((ev["items"], ev["times"], ev["users"]))  # by user, then (time, item)
+        users, items = ev["users"][order], local[ev["items"][order]]  # (N,) local ids
+        starts = np.searchsorted(users, users, side="left")  # (N,) first event of each event's user
+        targets = np.flatnonzero(np.arange(len(users)) > starts)  # events with a history
+        items_tower = ItemTower(torch.from_numpy(text), counts > 0, int(self.dim)).to(device)
+        users_tower = UserTower(int(self.dim), length).to(device)
+        criterion = LongTailLoss(self._loss_config(), counts).to(device)
+        params = list(items_tower.parameters()) + list(users_tower.parameters())
+        optimizer = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
+        rng = np.random.default_rng(int(self.seed))
+        index = torch.from_numpy(np.append(warm_items, self.n_items_)).to(device)  # (w + 1,) pad last
+        global_ids = index[:w]  # (w,) for the loss' per-item statistics
+        sampled = w > int(self.max_full_softmax)
+        proposal = counts[warm_items].astype(np.float64) ** 0.75
+        proposal /= proposal.sum()
+        batch_size = int(self.batch_size)
+        for _ in range(int(self.epochs)):
+            shuffled = rng.permutation(targets)
+            for lo in range(0, len(shuffled), batch_size):
+                batch = shuffled[lo : lo + batch_size]
+                windows = torch.from_numpy(history_windows(batch, items, starts, length, w)).to(device)
+                target = torch.from_numpy(items[batch]).to(device)  # (B,) local ids
+                keep = torch.from_numpy((rng.random(w + 1) >= float(self.residual_dropout))
+                                        .astype(np.float32)).to(device)  # (w + 1,)
+                vectors = items_tower(index, keep)  # (w + 1, dim), padding last
+                user = users_tower(vectors, windows)  # (B, dim)
+                if sampled:
+                    negatives = rng.choice(w, int(self.n_negatives), p=proposal)
+                    loss = self._sampled_loss(criterion, user, vectors, target, negatives, proposal,
+                                              global_ids)
+                else:
+                    logits = user @ vectors[:w].T  # (B, w)
+                    seen = torch.where(windows == w, windows[:, -1:], windows)  # (B, L) pad -> newest
+                    logits = logits.scatter(1, seen, float("-inf"))
+                    loss = criterion(logits, target, global_ids)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            self.item_factors_ = items_tower().cpu().numpy()  # (n_items + 1, dim), padding last
+        self.user_tower_ = users_tower.cpu().eval()
+
+    @staticmethod
+    def _sampled_loss(criterion: LongTailLoss, user: torch.Tensor, vectors: torch.Tensor,
+                      target: torch.Tensor, negatives: np.ndarray, proposal: np.ndarray,
+                      global_ids: torch.Tensor) -> torch.Tensor:
+        """Softmax over [target, shared negatives] (local ids) with logQ correction; accidental
+        hits masked."""
+        device = user.device
+        neg = torch.from_numpy(negatives).to(device)  # (S,)
+        candidates = torch.cat([target[:, None], neg.expand(len(target), -1)], dim=1)  # (B, 1 + S)
+        log_q = torch.from_numpy(np.log(len(negatives) * proposal).astype(np.float32)).to(device)
+        logits = torch.einsum("bd,bcd->bc", user, vectors[candidates]) - log_q[candidates]  # (B, 1 + S)
+        hits = candidates[:, 1:] == target[:, None]  # (B, S)
+        logits[:, 1:] = logits[:, 1:].masked_fill(hits, float("-inf"))
+        zero = torch.zeros(len(target), dtype=torch.long, device=device)
+        return criterion(logits, zero, global_ids[candidates])
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _windows(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        """Right-aligned history windows (n, L) of the given rows, most recent event last."""
+        length = int(self.max_history)
+        h = self._histories(users, history)
+        windows = np.full((len(users), length), self.n_items_, dtype=np.int64)
+        windows[h.rows, length - 1 - h.age] = h.items
+        return torch.from_numpy(windows)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        vectors = torch.from_numpy(self.item_factors_)  # (n + 1, dim)
+        with torch.no_grad():
+            user = self.user_tower_(vectors, self._windows(users, history)).numpy()  # (n, dim)
+        return user @ self.item_factors_[: self.n_items_].T  # (n, n_items)
+
+    # -- persistence --------------------------------------------------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        ev = self.events_
+        tower = {f"user_tower.{k}": v.numpy() for k, v in self.user_tower_.state_dict().items()}
+        return {"item_factors": self.item_factors_, "events.users": ev["users"],
+                "events.items": ev["items"], "events.times": ev["times"], **tower}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._set_events(arrays["events.users"], arrays["events.items"], arrays["events.times"],
+                         int(arrays["user_items.shape"][0]))
+        self.item_factors_ = arrays["item_factors"]
+        tower = UserTower(int(self.dim), int(self.max_history))
+        prefix = "user_tower."
+        tower.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v))
+                               for k, v in arrays.items() if k.startswith(prefix)})
+        self.user_tower_ = tower.eval()
+
+
+class NeuralSoftmax(NeuralRecommender):
+    """``neural`` with plain softmax (the ablation's reference)."""
+
+    name = "neural-softmax"
+    default_loss = "softmax"
+    param_grid: ClassVar[dict[str, list[Any]]] = {}
+
+
+class NeuralLogitAdjustment(NeuralRecommender):
+    """``neural`` with logit adjustment; ``tau`` chosen on valid."""
+
+    name = "neural-la"
+    default_loss = "logit-adjustment"
+    param_grid: ClassVar[dict[str, list[Any]]] = {"tau": [0.5, 1.0]}
+
+
+class NeuralIPS(NeuralRecommender):
+    """``neural`` with inverse-propensity weights; the propensity exponent chosen on valid."""
+
+    name = "neural-ips"
+    default_loss = "ips"
+    param_grid: ClassVar[dict[str, list[Any]]] = {"ips_power": [0.5, 1.0]}
+
+
+class NeuralFocal(NeuralRecommender):
+    """``neural`` with focal loss; ``gamma`` chosen on valid."""
+
+    name = "neural-focal"
+    default_loss = "focal"
+    param_grid: ClassVar[dict[str, list[Any]]] = {"gamma": [1.0, 2.0]}
+
+
+NEURAL_MODELS: tuple[type[NeuralRecommender], ...] = (
+    NeuralRecommender, NeuralSoftmax, NeuralLogitAdjustment, NeuralIPS, NeuralFocal,
+)
+
+__all__ = ["NEURAL_MODELS", "NeuralFocal", "NeuralIPS", "NeuralLogitAdjustment", "NeuralRecommender",
+           "NeuralSoftmax"]

@@ -1,0 +1,86 @@
+"""The two towers of ``neural`` (PyTorch): text-initialised items, attention-pooled users.
+
+- ``ItemTower``: ``v_i = W t_i + e_i`` where ``t_i`` is the frozen (unit) text vector, ``W`` a small
+  learned projection and ``e_i`` a learned residual for warm items, zero-initialised, so training
+  starts from what the text says and moves an item only as far as its interactions justify. Cold
+  items have no residual (a fixed zero row that gets no gradient): they are scored by text alone.
+- ``UserTower``: softmax attention over the user's most recent history item vectors, with the
+  user's mean history vector as query (``q = A mean + b``; ``A = 0`` is a learned global query)
+  and a learned bias per recency slot, then a linear map: ``u = O sum_j w_j v_j``.
+
+Histories are right-aligned padded index matrices (B, L): slot ``L - 1`` is the most recent event,
+padding holds the index ``n_items`` (an extra all-zero item row).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def history_windows(positions: np.ndarray, items: np.ndarray, starts: np.ndarray, length: int,
+                    pad: int) -> np.ndarray:
+    """For events ``positions`` of the user-sorted event list ``items`` (oldest first per user;
+    ``starts[p]`` is the first event of ``p``'s user), the ``length`` events before each one,
+    right-aligned, ``pad`` where the user's history is shorter. (len(positions), length) int64."""
+    back = np.arange(length, 0, -1)  # (L,) slot j holds the event `back[j]` positions earlier
+    source = positions[:, None] - back[None, :]  # (B, L)
+    valid = source >= starts[positions][:, None]
+    return np.where(valid, items[np.where(valid, source, 0)], pad).astype(np.int64)
+
+
+class ItemTower(nn.Module):
+    """``(n_items + 1, dim)`` item vectors (the last row is the zero padding item)."""
+
+    def __init__(self, text: Tensor, warm: np.ndarray, dim: int) -> None:
+        super().__init__()
+        n_items = text.shape[0]
+        padded = torch.cat([text, text.new_zeros(1, text.shape[1])])  # (n_items + 1, d_text)
+        self.register_buffer("text", padded)  # frozen; the padding row projects to zero
+        slot = np.zeros(n_items + 1, dtype=np.int64)  # 0 = no residual (cold items, padding)
+        slot[np.flatnonzero(warm)] = np.arange(1, int(warm.sum()) + 1)
+        self.register_buffer("slot", torch.from_numpy(slot))  # (n_items + 1,)
+        self.projection = nn.Linear(text.shape[1], dim, bias=False)
+        self.residual = nn.Embedding(int(warm.sum()) + 1, dim, padding_idx=0)
+        nn.init.zeros_(self.residual.weight)
+
+    def forward(self, index: Tensor | None = None, keep_residual: Tensor | None = None) -> Tensor:
+        """Vectors (m, dim) of items ``index`` (m,) (None: all, padding last). ``keep_residual`` (m,)
+        0/1 drops residuals (DropoutNet-style training, so text-only vectors stay comparable with
+        warm ones)."""
+        text = self.text if index is None else self.text[index]  # (m, d_text)
+        slot = self.slot if index is None else self.slot[index]  # (m,)
+        residual = self.residual(slot)  # (m, dim)
+        if keep_residual is not None:
+            residual = residual * keep_residual[:, None]
+        return self.projection(text) + residual
+
+
+class UserTower(nn.Module):
+    """User vectors (B, dim) from history windows (B, L) over item vectors (n_items + 1, dim)."""
+
+    def __init__(self, dim: int, length: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(dim, dim)
+        nn.init.zeros_(self.query.weight)
+        self.recency = nn.Parameter(torch.zeros(length))  # (L,) attention bias per slot
+        self.output = nn.Linear(dim, dim, bias=False)
+        with torch.no_grad():
+            self.output.weight.copy_(torch.eye(dim))
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+        pad = item_vectors.shape[0] - 1
+        present = windows != pad  # (B, L)
+        history = item_vectors[windows]  # (B, L, dim)
+        count = present.sum(1, keepdim=True).clamp_min(1)  # (B, 1)
+        mean = history.sum(1) / count  # (B, dim); padding rows are zero
+        query = self.query(mean)  # (B, dim)
+        logits = torch.einsum("bld,bd->bl", history, query) * self.scale + self.recency  # (B, L)
+        logits = logits.masked_fill(~present, float("-inf"))
+        weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # (B, L); empty history: all 0
+        pooled = torch.einsum("bl,bld->bd", weights, history)  # (B, dim)
+        return self.output(pooled)
