@@ -14,6 +14,8 @@ from longtail.models import artifact as artifact_module
 CF_MODELS = ["itemknn", "als", "ease"]
 TEXT_MODELS = [name for name, cls in MODELS.items() if cls.needs_embeddings]
 FAST_PARAMS = {"als": {"factors": 8, "iterations": 30, "regularization": 0.01}, "ease": {"l2": 1.0}}
+# neural: tiny tensors run fastest on one thread (OpenMP spinning costs seconds on a busy machine)
+FAST_PARAMS |= {name: {"dim": 16, "num_threads": 1} for name in MODELS if name.startswith("neural")}
 
 
 def blocks(n_users: int = 40, n_items: int = 20) -> Interactions:

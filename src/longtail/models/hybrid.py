@@ -57,7 +57,7 @@ class HybridRecommender(Recommender):
 
     name = "hybrid"
     needs_embeddings = True
-    param_grid: ClassVar[dict[str, list[Any]]] = {"tail_weight": [1.0, 1.5, 2.0, 3.0]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"tail_weight": [1.0, 3.0, 10.0, 30.0, 100.0]}
     # parameters filled by tuning the named parts first (eval/tuning.py): params key -> name key
     components: ClassVar[dict[str, str]] = {"cf_params": "cf", "semantic_params": "semantic"}
     selection: ClassVar[str] = "tail-at-cf-overall"
@@ -71,7 +71,7 @@ class HybridRecommender(Recommender):
         semantic_params: dict[str, Any] | None = None,
         tail_weight: float = 1.0,
         cold_share: float = 0.1,
-        n_candidates: int = 10_000,
+        n_candidates: int = 2_000,
         gate_users: int = 300,
         seed: int = 0,
     ) -> None:

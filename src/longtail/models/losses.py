@@ -14,7 +14,9 @@ plus sampled negatives) and differs from plain softmax in how head and tail targ
   (self-normalised per batch), so tail targets count more.
 - ``focal`` (Lin et al., "Focal loss for dense object detection", ICCV 2017):
   ``-(1 - p_t) ** gamma * log p_t`` down-weights examples the model already gets right, which are
-  mostly popular targets.
+  mostly popular targets. It acts only where ``p_t`` is large: over a catalogue of thousands of
+  items most next-item probabilities are small and focal is close to plain softmax (its
+  ``log p_t`` term even sharpens moderately confident predictions; see ``tests/models/test_losses.py``).
 
 The pure functions below take logits; ``LongTailLoss`` only holds the per-item statistics.
 """

@@ -1,0 +1,80 @@
+"""Fit time of the hybrid vs its CF part alone, same data, same run.
+
+    .venv/bin/python benchmarks/fit_time.py [--dataset ml-latest-small] [--rounds 3]
+        [--params-from benchmarks/results/ml-latest-small/metrics.json]
+
+Both fit on train+valid (what ``evaluate`` refits on). The hybrid's parameters (its CF and semantic
+parts included) come from ``--params-from`` when that file has a ``hybrid`` entry, else defaults.
+Item embeddings are computed (or read from the cache) once, before timing: encoding is the
+``embed`` step, not fitting. Rounds are interleaved; the verdict uses the median of per-round
+ratios. Target (issue): hybrid <= 3x its CF part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from longtail.data import load_dataset  # noqa: E402
+from longtail.models.registry import make_model  # noqa: E402
+from longtail.text import DEFAULT_TEMPLATE, embed_items  # noqa: E402
+
+TARGET = 3.0
+DEFAULT_PARAMS = Path(__file__).resolve().parent / "results" / "ml-latest-small" / "metrics.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--dataset", default="ml-latest-small")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--params-from", type=Path, default=DEFAULT_PARAMS)
+    args = parser.parse_args(argv)
+    console = Console()
+
+    params: dict = {}
+    if args.params_from and args.params_from.is_file():
+        params = json.loads(args.params_from.read_text()).get("models", {}).get("hybrid", {}).get("params", {})
+    dataset = load_dataset(args.dataset)
+    vectors = embed_items(dataset.items, template=DEFAULT_TEMPLATE)
+    hybrid = make_model("hybrid", **params)
+    cf_name, cf_params = hybrid.cf, hybrid.cf_params or {}
+    steps = {
+        f"CF part alone ({cf_name})": lambda: make_model(cf_name, **cf_params).fit(dataset.train_valid),
+        "hybrid (holdout, parts x2, gate)": lambda: make_model("hybrid", **params).fit(
+            dataset.train_valid, item_embeddings=vectors),
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(args.rounds):
+        for name, func in steps.items():
+            gc.collect()
+            start = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - start)
+    cf_times, hybrid_times = times.values()
+    ratio = statistics.median(h / c for h, c in zip(hybrid_times, cf_times))
+    table = Table(title=f"fit time on {dataset.name} train+valid ({len(dataset.train_valid):,} positives), "
+                        f"{args.rounds} interleaved rounds")
+    for column in ("fit", "median s", "min s", "max s"):
+        table.add_column(column, justify="left" if column == "fit" else "right")
+    for name, values in times.items():
+        table.add_row(name, *(f"{f(values):.2f}" for f in (statistics.median, min, max)))
+    console.print(table)
+    console.print(f"hybrid params: {params or 'defaults'}")
+    verdict = "[green]meets[/]" if ratio <= TARGET else "[red]misses[/]"
+    console.print(f"hybrid / CF part, median of per-round ratios: {ratio:.2f}x -> {verdict} the target "
+                  f"(<= {TARGET:g}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
