@@ -31,10 +31,11 @@ def table(payload: dict, k: int) -> str:
     ]
     for name, entry in payload["models"].items():
         params = ", ".join(f"{key}={value}" for key, value in entry.get("params", {}).items())
+        get = lambda group, metric: entry.get(group, {}).get(f"{metric}@{k}")  # noqa: E731
         lines.append(
-            f"| {name} | {fmt(entry['overall'][f'ndcg@{k}'])} | {fmt(entry['head'][f'ndcg@{k}'])} | "
-            f"{fmt(entry['tail'][f'ndcg@{k}'])} | {fmt(entry['cold'][f'ndcg@{k}'])} | "
-            f"{fmt(entry['overall'][f'recall@{k}'])} | {fmt(entry['beyond'].get(f'aplt@{k}'))} | "
+            f"| {name} | {fmt(get('overall', 'ndcg'))} | {fmt(get('head', 'ndcg'))} | "
+            f"{fmt(get('tail', 'ndcg'))} | {fmt(get('cold', 'ndcg'))} | "
+            f"{fmt(get('overall', 'recall') or get('cold', 'recall'))} | {fmt(entry['beyond'].get(f'aplt@{k}'))} | "
             f"{fmt(entry['beyond'].get(f'coverage@{k}'))} | {params} |"
         )
     return "\n".join(lines)

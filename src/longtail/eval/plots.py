@@ -125,3 +125,20 @@ def plot_tradeoff(
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, Path(path))
+
+
+def plot_gate_curve(item_counts: np.ndarray, curves: dict[str, np.ndarray], path: str | Path, *,
+                    title: str) -> Path:
+    """The hybrid's learned weight of semantics against item popularity, one line per kind of user
+    (``curves``: label -> weight at each item count of ``item_counts``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, weights in curves.items():
+        ax.plot(np.asarray(item_counts), weights, label=label)
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("item interactions in training (log)")
+    ax.set_ylabel("weight of semantics (gate)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, Path(path))

@@ -51,6 +51,18 @@ def _embeddings(dataset: Dataset, needed: bool, *, for_models: bool) -> np.ndarr
     return embed_items(dataset.items, template=DEFAULT_TEMPLATE if for_models else None)
 
 
+def _plot_gate(model: Any, dataset: Dataset, path: Path) -> dict[str, Any]:
+    """The learned gate as a plot (weight of semantics vs item popularity) and as numbers."""
+    counts = np.unique(np.geomspace(1, max(int(dataset.item_counts.max()), 2), 40).astype(int))
+    normalised = np.log1p(counts) / np.log1p(max(int(model.item_counts_.max()), 1))
+    curves = {f"user history {share:.0%} off-head": model.gate_curve(normalised, tail_share=share)
+              for share in (0.0, 0.25, 0.5)}
+    plots.plot_gate_curve(counts, curves, path, title=f"{dataset.name}: learned gate")
+    return {"item_counts": counts.tolist(),
+            **{label: np.round(values, 4).tolist() for label, values in curves.items()},
+            "parameters": np.round(model.gate_.to_array(), 4).tolist()}
+
+
 def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> dict[str, Any]:
     """Evaluate every model of ``config`` and write ``metrics.json``, ``runs/``, ``qrels.tsv``, plots."""
     console = console or Console()
@@ -93,6 +105,8 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
                 params, trials = tuned.best_params, tuned.trials
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
             extra: dict[str, Any] = {"tuning": trials}
+            if hasattr(model, "gate_curve"):
+                extra["gate"] = _plot_gate(model, dataset, config.out / f"gate_{name}.png")
             if reranker is not None:
                 from longtail.rerank import Reranked
 
