@@ -73,7 +73,8 @@ def tune(
         result = evaluator.evaluate(model)
         value = result.headline(metric)
         trials.append({"params": params, f"valid_{metric}": value, "fit_seconds": fit_seconds,
-                       f"valid_tail_{metric}": result.metrics.get("tail", {}).get(metric)})
+                       f"valid_tail_{metric}": result.metrics.get("tail", {}).get(metric),
+                       f"valid_cold_{metric}": result.metrics.get("cold", {}).get(metric)})
         if on_trial is not None:
             on_trial(params, value)
     best = _select(trials, metric, getattr(klass, "selection", "overall"), reference)
