@@ -18,6 +18,7 @@ from longtail.models.losses import (
     focal_cross_entropy,
     ips_weights,
     log_prior,
+    sampled_softmax_loss,
 )
 
 N_ITEMS = 40
@@ -112,6 +113,20 @@ def test_per_row_candidates_match_shared_candidates() -> None:
         shared = criterion(logits, target, torch.arange(N_ITEMS))
         per_row = criterion(logits, target, torch.arange(N_ITEMS).expand(5, -1))
         torch.testing.assert_close(shared, per_row)
+
+
+def test_sampled_softmax_with_every_item_once_is_the_full_softmax() -> None:
+    """Negatives = the whole catalogue, uniform Q: log_q = log(S / S) = 0 and the target's copy
+    among the negatives is masked, so the loss is exactly the full softmax."""
+    gen = torch.Generator().manual_seed(2)
+    user, vectors = torch.randn(6, 4, generator=gen), torch.randn(N_ITEMS, 4, generator=gen)
+    target = torch.tensor([0, 5, 5, 17, 30, 39])
+    for name in ("softmax", "logit-adjustment", "ips", "focal"):
+        criterion = LongTailLoss(LossConfig(name), COUNTS)
+        full = criterion(user @ vectors.T, target, torch.arange(N_ITEMS))
+        sampled = sampled_softmax_loss(criterion, user, vectors, target, torch.arange(N_ITEMS),
+                                       torch.zeros(N_ITEMS), torch.arange(N_ITEMS))
+        torch.testing.assert_close(sampled, full)
 
 
 def test_log_prior_is_smoothed_and_normalised() -> None:

@@ -70,6 +70,7 @@ class ALS(Recommender):
         self.user_factors_ = np.asarray(self._model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(self._model.item_factors, dtype=np.float32)
         self.warm_ = X.item_counts() > 0
+        self.__dict__.pop("_cold_index", None)
 
     def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """Least-squares user vectors for arbitrary histories (the ALS user step)."""
@@ -92,7 +93,9 @@ class ALS(Recommender):
         same = known and (self.user_items_[users] != history).nnz == 0
         vectors = self.user_factors_[users] if same else self._fold_in(history)
         scores = vectors @ self.item_factors_.T
-        scores[:, ~self.warm_] = UNSCORED
+        if not hasattr(self, "_cold_index"):  # index array: cheaper than a boolean mask per call
+            self._cold_index = np.flatnonzero(~self.warm_)
+        scores[:, self._cold_index] = UNSCORED
         return scores
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -102,3 +105,4 @@ class ALS(Recommender):
         self.user_factors_ = arrays["user_factors"]
         self.item_factors_ = arrays["item_factors"]
         self.warm_ = arrays["warm"]
+        self.__dict__.pop("_cold_index", None)

@@ -18,7 +18,8 @@ plus sampled negatives) and differs from plain softmax in how head and tail targ
   items most next-item probabilities are small and focal is close to plain softmax (its
   ``log p_t`` term even sharpens moderately confident predictions; see ``tests/models/test_losses.py``).
 
-The pure functions below take logits; ``LongTailLoss`` only holds the per-item statistics.
+The pure functions below take logits; ``LongTailLoss`` only holds the per-item statistics;
+``sampled_softmax_loss`` applies it to a target plus shared sampled negatives (large catalogues).
 """
 
 from __future__ import annotations
@@ -114,3 +115,24 @@ class LongTailLoss(nn.Module):
         weights = self.ips_weight[positives] if cfg.name == "ips" else None  # (B,)
         gamma = cfg.gamma if cfg.name == "focal" else 0.0
         return weighted_mean(focal_cross_entropy(logits, target, gamma), weights)
+
+
+def sampled_softmax_loss(criterion: LongTailLoss, user: torch.Tensor, vectors: torch.Tensor,
+                         target: torch.Tensor, negatives: torch.Tensor, log_q: torch.Tensor,
+                         global_ids: torch.Tensor) -> torch.Tensor:
+    """``criterion`` over [target, shared negatives], logits corrected by ``-log_q`` so that the
+    sampled softmax estimates the full one; a negative equal to the row's target (an accidental
+    hit) is masked.
+
+    ``user`` (B, d); ``vectors`` (m, d) item vectors by local id; ``target`` (B,) and ``negatives``
+    (S,) local ids; ``log_q`` (m,) ``log(S * Q(item))`` for the sampling distribution ``Q``;
+    ``global_ids`` (m,) catalogue id of each local id (for the per-item statistics of the loss)."""
+    positive = (user * vectors[target]).sum(1, keepdim=True)  # (B, 1)
+    logits = torch.cat([positive, user @ vectors[negatives].T], dim=1)  # (B, 1 + S)
+    candidates = torch.cat([target[:, None], negatives.expand(len(target), -1)], dim=1)  # (B, 1 + S)
+    logits = logits - log_q[candidates]
+    hits = torch.cat([torch.zeros_like(target[:, None], dtype=torch.bool),
+                      candidates[:, 1:] == target[:, None]], dim=1)  # (B, 1 + S)
+    logits = logits.masked_fill(hits, float("-inf"))
+    zero = torch.zeros(len(target), dtype=torch.long, device=user.device)
+    return criterion(logits, zero, global_ids[candidates])
