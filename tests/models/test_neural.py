@@ -13,6 +13,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models import Recommender, make_model
 from longtail.models.neural import NEURAL_MODELS, NeuralRecommender
+from longtail.models.towers import history_windows
 
 N_USERS, N_ITEMS = 150, 3000
 TINY = {"dim": 16, "epochs": 2, "batch_size": 256, "max_history": 20, "num_threads": 1}
@@ -47,6 +48,13 @@ def catalogue() -> Catalogue:
 @pytest.fixture(scope="module")
 def model(catalogue: Catalogue) -> NeuralRecommender:
     return catalogue.fit()
+
+
+def test_history_windows_are_right_aligned_per_user() -> None:
+    items = np.array([10, 11, 12, 20, 21])  # user A: 10, 11, 12; user B: 20, 21 (oldest first)
+    starts = np.array([0, 0, 0, 3, 3])
+    windows = history_windows(np.array([1, 2, 4]), items, starts, length=3, pad=99)
+    np.testing.assert_array_equal(windows, [[99, 99, 10], [99, 10, 11], [99, 99, 20]])
 
 
 def test_registry_names_fix_the_loss(catalogue: Catalogue) -> None:

@@ -17,11 +17,12 @@ accidental hits masked. During training a random ``residual_dropout`` share of t
 their residual (as in DropoutNet, Volkovs et al., NeurIPS 2017), so the text-only vectors that cold
 items get at recommend time stay on the scale of warm ones.
 
-A fixed number of epochs, no early stopping: ``fit`` sees no held-out data. The defaults (dim 32,
-batches of 512, AdamW lr 3e-3, 10 epochs) were picked on ml-latest-small's valid split: valid
-ndcg@20 rises to a plateau over epochs 6-11 and then slowly declines as the residuals overfit
-(with lr 6e-3 the peak comes at epochs 4-6 and the decline is faster). On 2 CPU cores a fit takes
-about 35-40 s there (~3.5 s an epoch); it is deterministic on CPU for a given seed and thread count.
+A fixed number of epochs, no early stopping: ``fit`` sees no held-out data. The defaults (dim 64,
+batches of 256, AdamW lr 3e-3, 10 epochs) were picked on ml-latest-small's valid split: valid
+ndcg@20 rises to a plateau over epochs 6-11 (0.100-0.106) and then slowly declines as the residuals
+overfit (lr 6e-3 peaks at epochs 4-6 and declines faster; dim 32 with batches of 512 reaches ~0.098).
+On 2 idle CPU cores a fit takes ~30 s there (~3 s an epoch); it is deterministic on CPU for a given
+seed and thread count.
 ``partial_fit`` only appends events: the user tower reads the history at recommend time.
 
 Losses (``loss``; ``models/losses.py``): ``softmax``, ``logit-adjustment`` (``tau``), ``ips``
@@ -29,7 +30,7 @@ Losses (``loss``; ``models/losses.py``): ``softmax``, ``logit-adjustment`` (``ta
 valid (``param_grid`` over the four, default knobs); ``neural-softmax``, ``neural-la``,
 ``neural-ips`` and ``neural-focal`` fix the loss and grid its one knob (the ablation):
 ``longtail evaluate --models neural-softmax,neural-la,neural-ips,neural-focal``. Grids are two
-points each: one fit is ~40 s, and the whole ablation is 12 fits with the refits.
+points each: one fit is ~30 s, and the whole ablation is 11 fits with the refits.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ class NeuralRecommender(SemanticBase):
     param_grid: ClassVar[dict[str, list[Any]]] = {"loss": list(LOSSES)}
 
     def __init__(self, *, loss: str | None = None, tau: float = 0.25, gamma: float = 2.0,
-                 ips_power: float = 0.5, ips_clip: float = 100.0, dim: int = 32, epochs: int = 10,
-                 batch_size: int = 512, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 ips_power: float = 0.5, ips_clip: float = 100.0, dim: int = 64, epochs: int = 10,
+                 batch_size: int = 256, lr: float = 3e-3, weight_decay: float = 1e-4,
                  max_history: int = 50, residual_dropout: float = 0.3,
                  max_full_softmax: int = 50_000, n_negatives: int = 2048, seed: int = 0,
                  num_threads: int | None = None) -> None:
