@@ -70,7 +70,7 @@ def test_exclusions_shared_and_per_query(data: tuple[np.ndarray, np.ndarray, np.
     np.testing.assert_array_equal(found, brute_force(queries, ids, vectors, 5, [shared] * 40)[0])
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["exact", "fp16", "hnsw", "ivf"])
 def test_add_remove_without_rebuild(kind: str, data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     ids, vectors, queries = data
     index = VectorIndex(32, kind, ef_search=200, nprobe=45)
@@ -94,6 +94,17 @@ def test_add_remove_without_rebuild(kind: str, data: tuple[np.ndarray, np.ndarra
     index.add(ids[:1], moved)
     assert len(index) == 2000 - len(removed) + 5
     assert index.search(moved, 1)[0][0, 0] == ids[0]
+
+
+def test_fp16_is_brute_force_to_half_precision(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    ids, vectors, queries = data
+    index = VectorIndex(32, "fp16")
+    index.add(ids, vectors)
+    found, scores = index.search(queries, 10)
+    truth, truth_scores = brute_force(queries, ids, vectors, 10)
+    np.testing.assert_allclose(scores, truth_scores, atol=2e-3)  # float16 keeps ~3 decimal digits
+    assert recall(found, truth) >= 0.98  # only near-ties may swap
+    assert index.faiss_index.sa_code_size() == 2 * 32  # two bytes a dimension: half of float32
 
 
 def test_hnsw_rebuilds_past_the_tombstone_fraction(data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
@@ -132,7 +143,7 @@ def test_short_results_are_padded() -> None:
     assert empty.search(vectors, 2)[0].tolist() == [[-1, -1]] * 3
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["exact", "fp16", "hnsw", "ivf"])
 def test_save_load_round_trip(kind: str, tmp_path: Path,
                               data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     ids, vectors, queries = data

@@ -58,7 +58,7 @@ class ReadWriteLock:
 
 
 class Catalogue:
-    """Item ids <-> indices, titles, texts, unit vectors, live popularity, and two exact indexes:
+    """Item ids <-> indices, titles, texts, unit vectors, live popularity, and two indexes:
     ``all`` (every item: ``/similar``) and ``cold`` (items the model cannot score: the semantic
     blend of ``/recommend``). Indices ``< n_model`` are the model's columns."""
 
@@ -82,7 +82,10 @@ class Catalogue:
         # on a busy 2-core machine made a 10k-row search take ~20 ms instead of ~1 ms
         self.all = VectorIndex(dim, "exact", num_threads=1)
         self.all.add(np.arange(n), vectors)
-        self.cold = VectorIndex(dim, "exact", num_threads=1)
+        # the cold index is scanned by every /recommend: float16 storage halves the bytes each scan
+        # streams (memory bandwidth, shared by the cores, is what concurrent requests wait on);
+        # search_cold re-scores what it returns from the float32 vectors, so scores stay exact
+        self.cold = VectorIndex(dim, "fp16", num_threads=1)
         if len(cold):
             self.cold.add(cold.astype(np.int64), vectors[cold])
 
@@ -116,7 +119,9 @@ class Catalogue:
         with self._index_lock.writing():
             self.all.add(new, vectors)
             self.cold.add(new, vectors)  # the model has no column for a new item
-        self._snap = (buffer, n + m)  # published after its data: a reader sees whole items only
+            # published after its data, with the indexes: a reader sees whole items only, and a
+            # search (read lock) never meets an id its snapshot does not hold
+            self._snap = (buffer, n + m)
         for offset, item_id in enumerate(ids):
             self.positions[item_id] = n + offset
         return new
@@ -126,7 +131,16 @@ class Catalogue:
             return self.all.search(queries, k, exclude=exclude)
 
     def search_cold(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` unscored items per query: found through the float16 index, returned with
+        their exact float32 cosines, best first (ties by smaller index), -1 / -inf padding."""
         with self._index_lock.reading():
             if len(self.cold) == 0:
                 return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), -np.inf, np.float32)
-            return self.cold.search(queries, k, exclude=exclude)
+            ids, _ = self.cold.search(queries, k, exclude=exclude)
+            buffer, _ = self._snap
+        found = ids >= 0
+        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
+        rows, cols = np.nonzero(found)
+        scores[rows, cols] = np.einsum("ij,ij->i", buffer[ids[rows, cols]], queries[rows])
+        order = np.lexsort((np.where(found, ids, np.iinfo(np.int64).max), -scores), axis=1)
+        return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
