@@ -63,6 +63,10 @@ def tune(
         fixed[params_key] = cache[part].best_params
         if name_key == "cf":
             reference = cache[part].best_value
+    for part in getattr(klass, "parts", ()):  # a fusion's parts, likewise
+        if part not in cache:
+            cache[part] = tune(part, dataset, item_embeddings=item_embeddings, metric=metric, cache=cache)
+        fixed.setdefault("part_params", {})[part] = cache[part].best_params
     points = [{**fixed, **point} for point in expand_grid(grid)]
     evaluator = Evaluator(dataset, split="valid", ks=(20,), beyond=False)
     trials: list[dict[str, Any]] = []

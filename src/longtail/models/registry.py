@@ -23,6 +23,11 @@ MODELS: dict[str, type[Recommender]] = {
 
 
 def model_class(name: str) -> type[Recommender]:
+    """The class of a registry name, or of a fusion spec such as ``fusion(als+semantic-attn)``."""
+    if name.startswith("fusion("):
+        from longtail.models.fusion import fusion_class
+
+        return fusion_class(name)
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
     return MODELS[name]
