@@ -56,17 +56,18 @@ def tune(
     grid = klass.param_grid if grid is None else grid
     fixed: dict[str, Any] = {}
     reference = None
-    for params_key, name_key in getattr(klass, "components", {}).items():
-        part = klass().get_params()[name_key]
+    def tuned(part: str) -> TuningResult:  # each part on its own, once per run
         if part not in cache:
             cache[part] = tune(part, dataset, item_embeddings=item_embeddings, metric=metric, cache=cache)
-        fixed[params_key] = cache[part].best_params
+        return cache[part]
+
+    for params_key, name_key in getattr(klass, "components", {}).items():  # the hybrid's parts
+        part = tuned(klass().get_params()[name_key])
+        fixed[params_key] = part.best_params
         if name_key == "cf":
-            reference = cache[part].best_value
-    for part in getattr(klass, "parts", ()):  # a fusion's parts, likewise
-        if part not in cache:
-            cache[part] = tune(part, dataset, item_embeddings=item_embeddings, metric=metric, cache=cache)
-        fixed.setdefault("part_params", {})[part] = cache[part].best_params
+            reference = part.best_value
+    for name_of_part in getattr(klass, "parts", ()):  # a fusion's parts
+        fixed.setdefault("part_params", {})[name_of_part] = tuned(name_of_part).best_params
     points = [{**fixed, **point} for point in expand_grid(grid)]
     evaluator = Evaluator(dataset, split="valid", ks=(20,), beyond=False)
     trials: list[dict[str, Any]] = []

@@ -81,7 +81,6 @@ class FusionRecommender(Recommender):
 
     name: ClassVar[str] = "fusion"
     parts: ClassVar[tuple[str, ...]] = ()
-    components: ClassVar[dict[str, str]] = {}
 
     def __init__(self, *, part_params: dict[str, dict[str, Any]] | None = None, method: str = "weighted",
                  weights: Sequence[float] | None = None, rrf_k: float = 60.0) -> None:
