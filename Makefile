@@ -31,6 +31,8 @@ demo: install
 	@echo ">> demo finished: table above; metrics.json, runs/, qrels.tsv and plots under out/demo/"
 
 test: install
+	@echo ">> checking the layers (import-linter contracts in pyproject.toml)"
+	$(BIN)/lint-imports --no-cache
 	@echo ">> running the test suite"
 	$(BIN)/python -m pytest -q
 

@@ -4,7 +4,9 @@
         [--params-from benchmarks/results/ml-latest-small/metrics.json]
 
 Both fit on train+valid (what ``evaluate`` refits on). The hybrid's parameters (its CF and semantic
-parts included) come from ``--params-from`` when that file has a ``hybrid`` entry, else defaults.
+parts included, ``cf__l2`` etc.) come from ``--params-from`` when that file has a ``hybrid`` entry,
+else defaults; files written before nested parameters (``cf_params``, ``semantic_params``) are read
+too.
 Item embeddings are computed (or read from the cache) once, before timing: encoding is the
 ``embed`` step, not fitting. Rounds are interleaved; the verdict uses the median of per-round
 ratios. Target (issue): hybrid <= 3x its CF part.
@@ -30,7 +32,17 @@ from longtail.models.registry import make_model  # noqa: E402
 from longtail.text import DEFAULT_TEMPLATE, embed_items  # noqa: E402
 
 TARGET = 3.0
+LEGACY_PARTS = {"cf_params": "cf", "semantic_params": "semantic"}  # metrics.json before nested params
 DEFAULT_PARAMS = Path(__file__).resolve().parent / "results" / "ml-latest-small" / "metrics.json"
+
+
+def nested(params: dict) -> dict:
+    """``params`` with the parts' parameters in the nested form (``{"cf_params": {"l2": 200}}`` ->
+    ``{"cf__l2": 200}``)."""
+    out = {k: v for k, v in params.items() if k not in LEGACY_PARTS}
+    for key, part in LEGACY_PARTS.items():
+        out |= {f"{part}__{k}": v for k, v in (params.get(key) or {}).items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     params: dict = {}
     if args.params_from and args.params_from.is_file():
         params = json.loads(args.params_from.read_text()).get("models", {}).get("hybrid", {}).get("params", {})
+        params = nested(params)
     dataset = load_dataset(args.dataset)
     vectors = embed_items(dataset.items, template=DEFAULT_TEMPLATE)
-    hybrid = make_model("hybrid", **params)
-    cf_name, cf_params = hybrid.cf, hybrid.cf_params or {}
+    cf = make_model("hybrid", **params).cf  # the CF part, with its parameters
     steps = {
-        f"CF part alone ({cf_name})": lambda: make_model(cf_name, **cf_params).fit(dataset.train_valid),
+        f"CF part alone ({cf.name})": lambda: cf.clone().fit(dataset.train_valid),
         "hybrid (holdout, parts x2, gate)": lambda: make_model("hybrid", **params).fit(
             dataset.train_valid, item_embeddings=vectors),
     }

@@ -26,6 +26,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from longtail.data import load_dataset  # noqa: E402
+from longtail.data.history import HistoryBatch  # noqa: E402
 from longtail.models.registry import make_model  # noqa: E402
 from longtail.rerank import make_reranker  # noqa: E402
 from longtail.text import embed_items  # noqa: E402
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = embed_items(dataset.items, template=None)
     model = make_model("als").fit(dataset.train_valid)
     users = dataset.test_users
-    items, scores = model.recommend(users, args.candidates, history=dataset.train_valid.csr)
+    items, scores = model.recommend(HistoryBatch.from_interactions(dataset.train_valid, users), args.candidates)
     rows = np.random.default_rng(0).choice(len(users), args.users, replace=len(users) < args.users)
     methods = {name: make_reranker(name, diversity=args.diversity) for name in ("dpp", "mmr")}
 

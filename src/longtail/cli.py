@@ -125,24 +125,27 @@ def evaluate(
     from longtail.eval.runner import EvaluationConfig, run_evaluation
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    params = _params_from(params_from, names) if params_from is not None else {}
+    params, fallback = _params_from(params_from, names) if params_from is not None else ({}, {})
     if rerank is None and diversity != 0.0:
         raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
     run_evaluation(
         EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, min_rating=min_rating,
-                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params,
+                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params, fallback=fallback,
                          rerank=rerank, diversity=diversity, candidates=candidates),
         console=console,
     )
 
 
-def _params_from(path: Path, names: list[str]) -> dict[str, dict[str, Any]]:
-    """The chosen params of ``names`` in an earlier metrics.json (models it lacks are left out)."""
+def _params_from(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The chosen params and text-fallback settings of ``names`` in an earlier metrics.json
+    (models it lacks are left out)."""
     try:
         earlier = json.loads(path.read_text())["models"]
     except (OSError, KeyError, json.JSONDecodeError) as exc:
         raise LongtailError(f"--params-from {path}: cannot read params ({exc})") from exc
-    return {name: earlier[name]["params"] for name in names if name in earlier}
+    found = [name for name in names if name in earlier]
+    return ({name: earlier[name]["params"] for name in found},
+            {name: earlier[name].get("fallback", {}) for name in found})
 
 
 @app.command()
@@ -171,7 +174,7 @@ def tradeoff(
         raise ConfigError(f"--grid must be comma-separated numbers, got {grid!r}") from exc
     params = None
     if params_from is not None:
-        found = _params_from(params_from, [model])
+        found, _ = _params_from(params_from, [model])
         if model not in found:
             raise ConfigError(f"--params-from {params_from} has no params for model {model!r}")
         params = found[model]
@@ -283,6 +286,7 @@ def train(
     model: Annotated[str, typer.Option(help="Model name (pop, itemknn, als, ease, semantic, ...).")] = "itemknn",
     params: Annotated[Optional[str], typer.Option(help='Hyper-parameters as JSON, e.g. \'{"k": 50}\'.')] = None,
     fit_on: Annotated[str, typer.Option(help="all (every positive) | train_valid (hold the test part out).")] = "all",
+    params_from: Annotated[Optional[Path], typer.Option(help="Take the params and text fallback chosen on valid from a metrics.json of `evaluate`.")] = None,
     min_rating: MinRatingOpt = 4.0,
 ) -> None:
     """Fit a model and write a versioned, atomic service artifact for `longtail serve`.
@@ -298,7 +302,13 @@ def train(
         raise ConfigError(f"--params is not JSON: {exc}") from exc
     if not isinstance(chosen, dict):
         raise ConfigError("--params must be a JSON object")
-    bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating)
+    fallback: dict[str, Any] = {}
+    if params_from is not None:
+        earlier, fallbacks = _params_from(params_from, [model])
+        if model not in earlier:
+            raise ConfigError(f"--params-from {params_from}: no entry for model {model!r}")
+        chosen, fallback = {**earlier[model], **chosen}, fallbacks[model]
+    bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating, fallback=fallback)
     path = save_bundle(bundle, out)
     console.print(f"artifact {path} -> {path.resolve().name}: {model} on {bundle.manifest['dataset']['name']} "
                   f"({len(bundle.item_ids):,} items, {len(bundle.user_ids):,} users, "

@@ -7,8 +7,6 @@ ascending); the mapping depends only on the set of ids, which makes it stable ac
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from longtail.common.files import atomic_write_text
 from longtail.data.validate import arrow_strings
 from longtail.errors import LongtailError
 
@@ -87,11 +86,7 @@ class IdVocab:
 
     def save(self, path: str | Path) -> None:
         """Write the mapping as JSON (a list: position = index), atomically."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.ids.tolist(), handle)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.ids.tolist()))
 
     @classmethod
     def load(cls, path: str | Path) -> IdVocab:

@@ -14,8 +14,11 @@ import scipy.sparse as sp
 
 from longtail.data.buckets import BUCKET_NAMES, COLD, HEAD, popularity_buckets
 from longtail.data.dataset import Dataset
+from longtail.data.history import HistoryBatch
+from longtail.data.interactions import Interactions
 from longtail.eval import metrics as M
 from longtail.models.base import Recommender
+from longtail.pipeline import RankingPipeline
 
 KS = (10, 20)
 GROUPS = ("overall", "head", "tail", "cold")
@@ -42,7 +45,7 @@ class EvalResult:
 class SplitView:
     """History, relevance, popularity and buckets of one split, as the protocol defines them."""
 
-    history: sp.csr_matrix
+    history: Interactions  # the events a model sees (ordered histories are built from them)
     relevant: sp.csr_matrix
     users: np.ndarray
     item_counts: np.ndarray
@@ -56,11 +59,11 @@ def split_view(dataset: Dataset, split: str) -> SplitView:
     if split == "test":
         counts = dataset.item_counts
         groups = ("cold",) if dataset.protocol == "cold-items" else GROUPS
-        return SplitView(dataset.train_valid.csr, dataset.test.csr, dataset.test_users, counts,
+        return SplitView(dataset.train_valid, dataset.test.csr, dataset.test_users, counts,
                          dataset.buckets, groups)
     if split == "valid":
         counts = dataset.train.item_counts()
-        return SplitView(dataset.train.csr, dataset.valid.csr, dataset.valid_users, counts,
+        return SplitView(dataset.train, dataset.valid.csr, dataset.valid_users, counts,
                          popularity_buckets(counts), GROUPS)
     raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
 
@@ -95,20 +98,45 @@ class Evaluator:
         self.beyond = beyond
         self.view = split_view(dataset, split)
 
+    def queries(self, users: np.ndarray) -> HistoryBatch:
+        """The ordered histories of ``users`` on this split (what a model is asked to rank from)."""
+        return HistoryBatch.from_interactions(self.view.history, users)
+
     def evaluate(
-        self, model: Recommender, *, on_batch: Callable[[int], None] | None = None
+        self, ranker: RankingPipeline | Recommender, *, on_batch: Callable[[int], None] | None = None
     ) -> EvalResult:
-        """Rank the full catalogue for every evaluated user and compute all metrics."""
+        """Rank the full catalogue for every evaluated user through the ranking pipeline (a bare
+        model: no fallback, no re-ranking) and compute all metrics."""
+        pipeline = ranker if isinstance(ranker, RankingPipeline) else RankingPipeline(ranker)
+        k_max = max(self.ks)
+        lists, scores = [], []
+        for start in range(0, len(self.view.users), self.batch_size):
+            users = self.view.users[start : start + self.batch_size]
+            ranked = pipeline.recommend(self.queries(users), k_max, exclude_seen=True)
+            lists.append(ranked.items)
+            scores.append(ranked.scores)
+            if on_batch is not None:
+                on_batch(len(users))
+        return self.evaluate_lists(
+            np.concatenate(lists) if lists else np.zeros((0, k_max), np.int32),
+            np.concatenate(scores) if scores else np.zeros((0, k_max), np.float32))
+
+    def evaluate_lists(self, lists: np.ndarray, scores: np.ndarray) -> EvalResult:
+        """Metrics of ranked lists (n_users, >= K_max) aligned with this split's users."""
         view, k_max = self.view, max(self.ks)
+        if len(lists) != len(view.users) or lists.shape[1] < k_max:
+            raise ValueError(f"need ({len(view.users)}, >= {k_max}) lists, got {lists.shape}")
+        lists, scores = lists[:, :k_max], scores[:, :k_max]
         n_items = self.dataset.n_items
         onehot = sp.csr_matrix(
             (np.ones(n_items), (np.arange(n_items), view.buckets)), shape=(n_items, 3)
         )
-        lists, scores, per_user = [], [], {g: [] for g in view.groups}
+        per_user = {g: [] for g in view.groups}
         counts_by_group = {g: [] for g in view.groups}
+        code_of = {v: k for k, v in BUCKET_NAMES.items()}
         for start in range(0, len(view.users), self.batch_size):
             users = view.users[start : start + self.batch_size]
-            items, vals = model.recommend(users, k_max, exclude_seen=True, history=view.history)
+            items = lists[start : start + self.batch_size]
             relevant = view.relevant[users]
             dense = relevant.toarray().astype(bool)
             valid = items >= 0
@@ -119,21 +147,12 @@ class Evaluator:
                 if group == "overall":
                     g_hits, g_rel = hits, np.asarray(relevant.sum(axis=1)).ravel().astype(np.int64)
                 else:
-                    code = {v: k for k, v in BUCKET_NAMES.items()}[group]
+                    code = code_of[group]
                     g_hits, g_rel = hits & (item_bucket == code), n_rel_bucket[:, code]
                 keep = g_rel > 0
                 per_user[group].append(M.accuracy_metrics(g_hits[keep], g_rel[keep], self.ks))
                 counts_by_group[group].append(int(keep.sum()))
-            lists.append(items)
-            scores.append(vals)
-            if on_batch is not None:
-                on_batch(len(users))
-        result = EvalResult(
-            split=self.split,
-            users=view.users,
-            lists=np.concatenate(lists) if lists else np.zeros((0, k_max), np.int32),
-            scores=np.concatenate(scores) if scores else np.zeros((0, k_max), np.float32),
-        )
+        result = EvalResult(split=self.split, users=view.users, lists=lists, scores=scores)
         for group in view.groups:
             n = sum(counts_by_group[group])
             result.n_users[group] = n

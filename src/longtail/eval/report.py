@@ -4,8 +4,6 @@ qrels.tsv, PNG plots, and a rich table on screen. Files are written to a temp na
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +11,16 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from longtail.common import files
 from longtail.data.buckets import BUCKET_NAMES
 from longtail.data.dataset import Dataset
 from longtail.eval.evaluator import EvalResult
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write an output file atomically (``common.files.atomic_write_text``), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    files.atomic_write_text(path, text)
 
 
 def run_frame(dataset: Dataset, result: EvalResult, k: int = 20) -> pd.DataFrame:

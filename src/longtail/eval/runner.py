@@ -14,8 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from longtail.data.dataset import Dataset, load_dataset
 from longtail.eval import plots, report
 from longtail.eval.evaluator import Evaluator
-from longtail.eval.tuning import fit_final, tune
+from longtail.eval.tuning import expand_grid, fit_final, pipeline_for, tune
+from longtail.models.hybrid import HybridRecommender
 from longtail.models.registry import model_class
+from longtail.rerank import make_reranker
+from longtail.text import DEFAULT_TEMPLATE, embed_items
 
 
 @dataclass
@@ -29,9 +32,11 @@ class EvaluationConfig:
     tune: bool = True
     ild: bool = True
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # fixed params skip tuning
+    fallback: dict[str, dict[str, Any]] = field(default_factory=dict)  # fixed fallback per model
     rerank: str | None = None  # re-rank every model's top-`candidates` (longtail.rerank), or not
     diversity: float = 0.0  # the re-ranker's knob λ: 0 = the model's own ranking
     candidates: int = 200
+    template: str | None = None  # the item text models read (None: text.DEFAULT_TEMPLATE)
 
 
 def _progress(console: Console) -> Progress:
@@ -41,17 +46,16 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _embeddings(dataset: Dataset, needed: bool, *, for_models: bool) -> np.ndarray | None:
-    """Item vectors (cached on disk). Models read the default template's item text; ``ild@K``
-    reads ``items.text`` exactly, as the protocol fixes (the two are often the same texts)."""
+def _embeddings(dataset: Dataset, needed: bool, *, template: str | None) -> np.ndarray | None:
+    """Item vectors (cached on disk). Models read the template's item text (the default one
+    unless told, as ``longtail train`` does); ``ild@K`` reads ``items.text`` exactly
+    (``template=None``), as the protocol fixes (the two are often the same texts)."""
     if not needed:
         return None
-    from longtail.text import DEFAULT_TEMPLATE, embed_items
-
-    return embed_items(dataset.items, template=DEFAULT_TEMPLATE if for_models else None)
+    return embed_items(dataset.items, template=template)
 
 
-def _plot_gate(model: Any, dataset: Dataset, path: Path) -> dict[str, Any]:
+def _plot_gate(model: HybridRecommender, dataset: Dataset, path: Path) -> dict[str, Any]:
     """The learned gate as a plot (weight of semantics vs item popularity) and as numbers."""
     counts = np.unique(np.geomspace(1, max(int(dataset.item_counts.max()), 2), 40).astype(int))
     normalised = np.log1p(counts) / np.log1p(max(int(model.item_counts_.max()), 1))
@@ -74,15 +78,13 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
     tuning_data = dataset if config.protocol == "temporal" else load_dataset(
         config.dataset, protocol="temporal", min_rating=config.min_rating,
         allow_missing_items=config.allow_missing_items)
-    needs_text = any(model_class(n).needs_embeddings for n in config.models)
-    text_vectors = _embeddings(dataset, needs_text, for_models=True)
+    # every model needs the item texts: text models score with them, the others' fallback does
+    text_vectors = _embeddings(dataset, True, template=config.template or DEFAULT_TEMPLATE)
     reranker = None
     if config.rerank is not None:
-        from longtail.rerank import make_reranker
-
         reranker = make_reranker(config.rerank, diversity=config.diversity)
     # re-rankers measure similarity with the ild@K vectors (items.text), so they need them too
-    ild_vectors = _embeddings(dataset, config.ild or reranker is not None, for_models=False)
+    ild_vectors = _embeddings(dataset, config.ild or reranker is not None, template=None)
     evaluator = Evaluator(dataset, split="test", item_embeddings=ild_vectors if config.ild else None)
     entries: dict[str, dict[str, Any]] = {}
     lists: dict[str, np.ndarray] = {}
@@ -90,33 +92,31 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
     with _progress(console) as progress:
         overall = progress.add_task("models", total=len(config.models))
         for name in config.models:
-            grid_size = 1
+            fallback = config.fallback.get(name, {})
             if name in config.params or not config.tune:
                 params, trials = config.params.get(name, {}), []
             else:
-                from longtail.eval.tuning import expand_grid
-
                 grid_size = len(expand_grid(model_class(name).param_grid))
                 task = progress.add_task(f"{name}: tuning on valid", total=grid_size)
                 tuned = tunings.get(name) or tune(name, tuning_data, item_embeddings=text_vectors,
                                                   on_trial=lambda p, v, t=task: progress.advance(t),
                                                   cache=tunings)
                 tunings[name] = tuned
-                params, trials = tuned.best_params, tuned.trials
+                params, trials, fallback = tuned.best_params, tuned.trials, tuned.fallback
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
-            extra: dict[str, Any] = {"tuning": trials}
-            if hasattr(model, "gate_curve"):
+            extra: dict[str, Any] = {"tuning": trials, "fallback": fallback}
+            if isinstance(model, HybridRecommender):
                 extra["gate"] = _plot_gate(model, dataset, config.out / f"gate_{name}.png")
+            rerank: dict[str, Any] = {}
             if reranker is not None:
-                from longtail.rerank import Reranked
-
-                model = Reranked(model, reranker, n_candidates=config.candidates, item_embeddings=ild_vectors,
-                                 buckets=dataset.buckets)
+                rerank = {"reranker": reranker, "n_candidates": config.candidates,
+                          "rerank_vectors": ild_vectors, "buckets": dataset.buckets}
                 extra["rerank"] = {"method": reranker.name, **reranker.get_params(),
                                    "candidates": config.candidates}
                 name = f"{name}+{reranker.name}"
+            pipeline = pipeline_for(model, evaluator.view.item_counts, text_vectors, fallback, **rerank)
             task = progress.add_task(f"{name}: ranking test users", total=len(evaluator.view.users))
-            result = evaluator.evaluate(model, on_batch=lambda n, t=task: progress.advance(t, n))
+            result = evaluator.evaluate(pipeline, on_batch=lambda n, t=task: progress.advance(t, n))
             entries[name] = report.model_entry(result, params, fit_seconds, extra)
             lists[name] = result.lists[:, :20]
             report.write_tsv(report.run_frame(dataset, result), config.out / "runs" / f"{name}.tsv")

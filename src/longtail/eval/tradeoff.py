@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +28,8 @@ from longtail.eval.evaluator import Evaluator, split_view
 from longtail.eval.tuning import fit_final, tune
 from longtail.models.base import Recommender
 from longtail.models.registry import make_model, model_class
-from longtail.rerank import DEFAULT_CANDIDATES, RERANKERS, Reranked, make_reranker
+from longtail.pipeline import DEFAULT_CANDIDATES, RankingPipeline
+from longtail.rerank import RERANKERS, make_reranker
 
 DEFAULT_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 METRICS = ("ndcg@20", "aplt@20", "ild@20", "coverage@20")
@@ -52,30 +52,6 @@ class TradeoffConfig:
     keep: float = 0.9
     min_rating: float = 4.0
     allow_missing_items: bool = False
-
-
-class CandidateReplay:
-    """A model's candidate lists for one split, computed once and replayed by ``recommend`` (the
-    history, exclusion and restriction of that one computation apply; they are not re-read)."""
-
-    def __init__(self, model: Recommender, users: np.ndarray, n: int, history: sp.csr_matrix,
-                 batch_size: int = 512) -> None:
-        blocks = [model.recommend(users[s : s + batch_size], n, exclude_seen=True, history=history)
-                  for s in range(0, len(users), batch_size)]
-        self.items = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros((0, n), np.int32)
-        self.scores = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros((0, n), np.float32)
-        self.row = np.full(int(users.max()) + 1 if len(users) else 0, -1, dtype=np.int64)
-        self.row[users] = np.arange(len(users))
-        self.name = model.name
-
-    def recommend(self, user_ids: np.ndarray | list[int], k: int = 20, *, exclude_seen: bool = True,
-                  history: sp.csr_matrix | None = None,
-                  candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        users = np.asarray(user_ids, dtype=np.int64)
-        if k > self.items.shape[1] or np.any(users >= len(self.row)) or np.any(self.row[users] < 0):
-            raise ConfigError("CandidateReplay: users or k outside what was computed")
-        rows = self.row[users]
-        return self.items[rows, :k], self.scores[rows, :k]
 
 
 def check_grid(grid: Sequence[float]) -> list[float]:
@@ -101,15 +77,19 @@ def sweep(
     and λ on one split, and per method whether λ = 0 gave exactly the model's own lists."""
     view = split_view(dataset, split)
     evaluator = Evaluator(dataset, split=split, ks=(20,), item_embeddings=embeddings)
-    own = evaluator.evaluate(model).lists
-    replay = CandidateReplay(model, view.users, max(n_candidates, 20), view.history)
+    base = RankingPipeline(model)
+    own = evaluator.evaluate(base).lists
+    # the candidate lists, computed once per split and re-ranked for every (method, λ)
+    queries = evaluator.queries(view.users)
+    pool = base.candidates(queries, max(n_candidates, 20), 20)
     rows: list[dict[str, Any]] = []
     identical: dict[str, bool] = {}
     for method in methods:
         for lam in grid:
-            wrapped = Reranked(replay, make_reranker(method, diversity=lam), n_candidates=n_candidates,
-                               item_embeddings=embeddings, buckets=view.buckets)
-            result = evaluator.evaluate(wrapped)
+            pipeline = RankingPipeline(model, reranker=make_reranker(method, diversity=lam),
+                                       n_candidates=n_candidates, rerank_vectors=embeddings, buckets=view.buckets)
+            ranked = pipeline.rerank(queries, pool, 20)
+            result = evaluator.evaluate_lists(ranked.items, ranked.scores)
             figures = {**result.metrics["overall"], **result.beyond}
             rows.append({"method": method, "diversity": lam, "split": split,
                          **{key: figures[key] for key in METRICS}})

@@ -1,14 +1,17 @@
-"""Recommenders sharing one estimator API (`fit`, `score`, `recommend`, `partial_fit`, `save`/`load`)."""
+"""Recommenders sharing one estimator API (`fit`, `score`, `recommend`, `explain`, `save`/`load`)
+over ordered histories (`longtail.data.HistoryBatch`)."""
 
 from longtail.models.als import ALS
-from longtail.models.base import UNSCORED, NotFittedError, Recommender
+from longtail.models.base import UNSCORED, CompositeRecommender, FitCache, NotFittedError, Recommender
 from longtail.models.ease import EASE
+from longtail.models.explain import Evidence, Explanation
 from longtail.models.itemknn import ItemKNN
 from longtail.models.popularity import Popularity
-from longtail.models.registry import MODELS, make_model, model_class
+from longtail.models.registry import MODELS, build, load_model, make_model, model_class, save_model
 from longtail.models.semantic import SemanticAttentionRecommender, SemanticRecommender
 
 __all__ = [
-    "ALS", "EASE", "ItemKNN", "MODELS", "NotFittedError", "Popularity", "Recommender",
-    "SemanticAttentionRecommender", "SemanticRecommender", "UNSCORED", "make_model", "model_class",
+    "ALS", "EASE", "CompositeRecommender", "Evidence", "Explanation", "FitCache", "ItemKNN", "MODELS",
+    "NotFittedError", "Popularity", "Recommender", "SemanticAttentionRecommender", "SemanticRecommender",
+    "UNSCORED", "build", "load_model", "make_model", "model_class", "save_model",
 ]

@@ -5,17 +5,20 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
+from longtail.models.explain import Explanation, top_evidence
 
 WEIGHTINGS = ("confidence", "bm25")
+BM25_K1, BM25_B = 100.0, 0.8  # implicit's bm25_weight defaults, as in its examples
 
 
 class ALS(Recommender):
     """Matrix factorisation with confidence ``1 + alpha * w``; ``w`` is 1 (``confidence``) or the
     BM25 weight of the interaction (``bm25``, as in implicit's examples). Users whose history
-    differs from the fitted one are folded in with one least-squares step."""
+    are folded in with one least-squares step from their history, training users too."""
 
     name = "als"
     param_grid = {
@@ -47,62 +50,80 @@ class ALS(Recommender):
             raise ConfigError(f"als: weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
 
     def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """Confidence weights ``w`` of the interactions of ``matrix`` (users x items). BM25 uses the
+        training catalogue's item lengths (``item_norm_``), so a user's weights never depend on
+        which other users share the batch: one user served = the same user evaluated."""
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
         if self.weighting == "bm25":
-            from implicit.nearest_neighbours import bm25_weight
-
-            return bm25_weight(matrix.T.tocoo(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+            k1 = BM25_K1
+            lengths = np.diff(matrix.indptr)  # each user's history length
+            idf = np.log(self.n_items_) - np.log1p(lengths)  # (n,) implicit's bm25_weight on X.T
+            rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+            norm = self.item_norm_[matrix.indices]
+            matrix.data = matrix.data * (k1 + 1.0) / (k1 * norm + matrix.data) * idf[rows]
         return matrix.astype(np.float32)
 
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
+        counts = X.item_counts().astype(np.float64)
+        self.item_norm_ = (1.0 - BM25_B) + BM25_B * counts / max(counts.mean(), 1e-12)
         # implicit parallelises itself; a multi-threaded BLAS underneath only oversubscribes the cores
         with threadpool_limits(1, "blas"):
-            self._model = AlternatingLeastSquares(
+            model = AlternatingLeastSquares(
                 factors=int(self.factors),
                 regularization=float(self.regularization),
                 alpha=float(self.alpha),
                 iterations=int(self.iterations),
                 random_state=int(self.seed),
             )
-            self._model.fit(self._weighted(X.csr), show_progress=False)
-        self.user_factors_ = np.asarray(self._model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(self._model.item_factors, dtype=np.float32)
+            model.fit(self._weighted(X.csr), show_progress=False)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self.warm_ = X.item_counts() > 0
-        self.__dict__.pop("_cold_index", None)
+        self.cold_items_ = np.flatnonzero(~self.warm_)
 
-    def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
-        """Least-squares user vectors for arbitrary histories (the ALS user step)."""
+    def _systems(self, history: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per row: (items, confidences, A) of the ALS user step ``A x = Y_h^T c``."""
         Y = self.item_factors_.astype(np.float64)
         weighted = self._weighted(history)
-        reg = float(self.regularization) * np.eye(Y.shape[1])
-        gram = Y.T @ Y
-        out = np.zeros((history.shape[0], Y.shape[1]), dtype=np.float32)
+        base = Y.T @ Y + float(self.regularization) * np.eye(Y.shape[1])
+        out = []
         for row in range(history.shape[0]):
             start, stop = weighted.indptr[row], weighted.indptr[row + 1]
-            items, conf = weighted.indices[start:stop], 1.0 + float(self.alpha) * weighted.data[start:stop]
+            items = weighted.indices[start:stop]
+            conf = 1.0 + float(self.alpha) * weighted.data[start:stop].astype(np.float64)
             Yi = Y[items]
-            A = gram + (Yi.T * (conf - 1.0)) @ Yi + reg
-            out[row] = np.linalg.solve(A, Yi.T @ conf)
+            out.append((items, conf, base + (Yi.T * (conf - 1.0)) @ Yi))
         return out
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        # users past the fitted ones (new users of a live service) are always folded in
-        known = bool(np.all(users < min(self.user_factors_.shape[0], self.user_items_.shape[0])))
-        same = known and (self.user_items_[users] != history).nnz == 0
-        vectors = self.user_factors_[users] if same else self._fold_in(history)
-        scores = vectors @ self.item_factors_.T
-        if not hasattr(self, "_cold_index"):  # index array: cheaper than a boolean mask per call
-            self._cold_index = np.flatnonzero(~self.warm_)
-        scores[:, self._cold_index] = UNSCORED
+    def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+        """Least-squares user vectors of arbitrary histories (the ALS user step): every history is
+        folded in, a training user's too, so a score depends on the history alone."""
+        Y = self.item_factors_.astype(np.float64)
+        out = np.zeros((history.shape[0], Y.shape[1]), dtype=np.float32)
+        for row, (items, conf, A) in enumerate(self._systems(history)):
+            out[row] = np.linalg.solve(A, Y[items].T @ conf)
+        return out
+
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        scores = self._fold_in(queries.csr()) @ self.item_factors_.T
+        scores[:, self.cold_items_] = UNSCORED
         return scores
 
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """Each history item's share of the score (Hu, Koren, Volinsky 2008, section 5):
+        ``score = sum_j c_j y_i^T A^-1 y_j``."""
+        items, conf, A = self._systems(query.csr())[0]
+        Y = self.item_factors_.astype(np.float64)
+        weights = conf * (Y[items] @ np.linalg.solve(A, Y[item]))
+        return Explanation(item, "history", self.name, top_evidence(items, weights))
+
     def _state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_, "warm": self.warm_}
+        return {"item_factors": self.item_factors_, "warm": self.warm_, "item_norm": self.item_norm_}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.user_factors_ = arrays["user_factors"]
         self.item_factors_ = arrays["item_factors"]
         self.warm_ = arrays["warm"]
-        self.__dict__.pop("_cold_index", None)
+        self.item_norm_ = arrays["item_norm"]
+        self.cold_items_ = np.flatnonzero(~self.warm_)

@@ -8,7 +8,6 @@ never sees a half-written artifact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from longtail.common.files import atomic_write_bytes, atomic_write_text, atomic_writer, fsync_dir, sha256_file
 from longtail.errors import LongtailError
 
 MANIFEST = "manifest.json"
@@ -30,22 +30,6 @@ class ArtifactError(LongtailError):
     """A missing, corrupted or incompatible artifact."""
 
     exit_code = 3
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_artifact(
@@ -62,25 +46,19 @@ def save_artifact(
     version_dir = path.parent / f".{path.name}.v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     version_dir.mkdir()
     try:
-        with (version_dir / ARRAYS).open("wb") as handle:
+        with atomic_writer(version_dir / ARRAYS) as handle:
             np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
         for name, content in (extra_files or {}).items():
-            (version_dir / name).write_bytes(content)
+            atomic_write_bytes(version_dir / name, content)
         files = sorted(p.name for p in version_dir.iterdir())
         full = {
             **manifest,
             "format_version": FORMAT_VERSION,
             "longtail_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "checksums": {name: _sha256(version_dir / name) for name in files},
+            "checksums": {name: sha256_file(version_dir / name) for name in files},
         }
-        with (version_dir / MANIFEST).open("w", encoding="utf-8") as handle:
-            json.dump(full, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _fsync_dir(version_dir)
+        atomic_write_text(version_dir / MANIFEST, json.dumps(full, indent=2, sort_keys=True))
     except BaseException:
         shutil.rmtree(version_dir, ignore_errors=True)
         raise
@@ -90,7 +68,7 @@ def save_artifact(
     link = path.parent / f".{path.name}.link-{uuid.uuid4().hex[:8]}"
     os.symlink(version_dir.name, link)
     os.replace(link, path)  # the atomic step
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     if previous is not None and previous != version_dir.resolve():
         shutil.rmtree(previous, ignore_errors=True)
     return path
@@ -111,7 +89,7 @@ def load_artifact(path: str | Path, *, verify: bool = True) -> tuple[dict[str, A
     if verify:
         for name, expected in manifest.get("checksums", {}).items():
             file = path / name
-            if not file.is_file() or _sha256(file) != expected:
+            if not file.is_file() or sha256_file(file) != expected:
                 raise ArtifactError(f"{file}: checksum mismatch (corrupted or modified artifact)")
     with np.load(path / ARRAYS, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}

@@ -1,27 +1,35 @@
 """The estimator API every model shares.
 
-Models implement ``_fit`` and ``_score`` (dense scores for a block of users given their history
-rows); ``recommend``, ``score``, filtering, top-k, ``save``/``load`` are written once here. Scores are
-float32 (n_users, n_items); ``UNSCORED`` marks items a model has no opinion on (cold items for CF):
-they rank after every scored item, ties by item id, like Cornac's ``default_score``.
+Models implement ``_fit`` and ``_score`` (dense scores for a batch of ordered user histories,
+``data.history.HistoryBatch``); ``score``, ``recommend``, ``explain``, parameters and persistence are
+written once here. A model never looks a user up in the matrix it was fitted on: it scores the
+history it is given, so a live user, a test user and a library user's list of items are one case.
+Scores are float32 (n_users, n_items); ``UNSCORED`` marks items a model has no opinion on (cold
+items for CF): they rank after every scored item, ties by item id, like Cornac's ``default_score``.
+
+Composite models (``CompositeRecommender``: the hybrid, fusions) hold their parts as estimators in
+their parameters; nested parameters are written ``part__param`` as in scikit-learn.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
-from pathlib import Path
+from collections import OrderedDict
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import scipy.sparse as sp
 
+from longtail.common.arrays import pack, unpack
+from longtail.common.scores import UNSCORED, scored_mask
+from longtail.common.topk import topk
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError, LongtailError
-from longtail.models.artifact import load_artifact, save_artifact
-from longtail.models.topk import topk
+from longtail.models.explain import Explanation
 
-UNSCORED = np.float32(-1e30)
+__all__ = ["UNSCORED", "CompositeRecommender", "FitCache", "NotFittedError", "Recommender", "scored_mask"]
 
 
 class NotFittedError(LongtailError):
@@ -30,11 +38,20 @@ class NotFittedError(LongtailError):
 
 class Recommender(ABC):
     """Base estimator: keyword-only hyper-parameters in ``__init__`` (no work there), fitted state
-    in attributes ending with ``_``, ``param_grid`` = the documented grid searched on valid."""
+    in attributes ending with ``_``, ``param_grid`` = the documented grid searched on valid.
+
+    ``selection`` names the rule tuning uses to pick a grid point (``"overall"``: best overall
+    valid ndcg; ``"tail-at-reference"``: the best tail among the points whose overall is at least
+    the part ``reference_part``'s, tuned alone). ``cosine_scores``: the model scores by cosine
+    similarity of item texts, so a text fallback's cosine is on its scale.
+    """
 
     name: ClassVar[str] = "base"
     param_grid: ClassVar[dict[str, list[Any]]] = {}
     needs_embeddings: ClassVar[bool] = False
+    cosine_scores: ClassVar[bool] = False
+    selection: ClassVar[str] = "overall"
+    reference_part: ClassVar[str | None] = None
 
     # -- parameters ---------------------------------------------------------------------------
     @classmethod
@@ -42,16 +59,43 @@ class Recommender(ABC):
         signature = inspect.signature(cls.__init__)
         return [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY]
 
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
+    def parts(self) -> dict[str, Recommender]:
+        """The estimators this model is made of, by key (none for a plain model)."""
+        return {}
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """Hyper-parameters; ``deep`` adds each part's as ``key__param``."""
+        params = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for key, part in self.parts().items():
+                params |= {f"{key}__{k}": v for k, v in part.get_params(deep=True).items()}
+        return params
 
     def set_params(self, **params: Any) -> Self:
         valid = set(self._param_names())
+        parts = self.parts()
         for key, value in params.items():
-            if key not in valid:
-                raise ConfigError(f"{self.name}: unknown parameter {key!r} (valid: {sorted(valid)})")
-            setattr(self, key, value)
+            head, sep, rest = key.partition("__")
+            if sep and head in parts:
+                parts[head].set_params(**{rest: value})
+            elif key in valid:
+                setattr(self, key, value)
+            else:
+                raise ConfigError(f"{self.name}: unknown parameter {key!r} (valid: {sorted(valid)}"
+                                  + (f", or <part>__<param> for parts {sorted(parts)})" if parts else ")"))
         return self
+
+    def clone(self) -> Self:
+        """An unfitted copy with the same parameters (parts cloned too)."""
+        params = {k: (v.clone() if isinstance(v, Recommender) else v) for k, v in self.get_params().items()}
+        clone = type(self)(**params)
+        return clone
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able description that rebuilds this (unfitted) model: name, own parameters, parts."""
+        params = {k: v for k, v in self.get_params().items() if not isinstance(v, Recommender)}
+        return {"model": self.name, "params": params,
+                "parts": {key: part.spec() for key, part in self.parts().items()}}
 
     def _check_params(self) -> None:
         """Override to validate hyper-parameter values at the start of ``fit``."""
@@ -61,9 +105,11 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, X: Interactions, *, item_embeddings: np.ndarray | None = None) -> Self:
+    def fit(self, X: Interactions, *, item_embeddings: np.ndarray | None = None,
+            cache: FitCache | None = None) -> Self:
         """Fit on positives ``X`` (users x items). ``item_embeddings`` (n_items, d) float32,
-        unit-norm, for models that read item text."""
+        unit-norm, for models that read item text. ``cache`` lets composite models reuse parts
+        fitted earlier in the same run (a grid search over the composite's own parameters)."""
         if not isinstance(X, Interactions):
             raise TypeError(f"fit expects longtail.data.Interactions, got {type(X).__name__}")
         if self.needs_embeddings and item_embeddings is None:
@@ -74,9 +120,11 @@ class Recommender(ABC):
             )
         self._check_params()
         self.n_items_ = X.n_items
-        self.user_items_ = X.csr
-        self._fit(X, item_embeddings)
+        self._fit_with(X, item_embeddings, cache)
         return self
+
+    def _fit_with(self, X: Interactions, item_embeddings: np.ndarray | None, cache: FitCache | None) -> None:
+        self._fit(X, item_embeddings)
 
     @abstractmethod
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None: ...
@@ -93,104 +141,138 @@ class Recommender(ABC):
 
     # -- scoring ------------------------------------------------------------------------------
     @abstractmethod
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        """Scores (len(users), n_items) float32 for ``users`` whose histories are the CSR rows
-        ``history`` (same order)."""
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        """Scores (len(queries), n_items) float32 of the ordered histories ``queries``."""
 
-    def _history(self, users: np.ndarray, history: sp.csr_matrix | None) -> sp.csr_matrix:
-        source = self.user_items_ if history is None else history
-        if source.shape[1] != self.n_items_:
-            raise ConfigError(f"history has {source.shape[1]} item columns, model {self.n_items_}")
-        return source[users]
-
-    def score(
-        self,
-        user_ids: np.ndarray | list[int],
-        item_ids: np.ndarray | list[int] | None = None,
-        *,
-        history: sp.csr_matrix | None = None,
-    ) -> np.ndarray:
-        """Scores of ``user_ids`` (indices) for ``item_ids`` (all items if None): (n_users, n_sel)."""
+    def _check_queries(self, queries: HistoryBatch) -> None:
         self._check_fitted()
-        users = np.asarray(user_ids, dtype=np.int64)
-        scores = self._score(users, self._history(users, history))
+        if not isinstance(queries, HistoryBatch):
+            raise TypeError(f"{self.name}: expected a longtail.data.HistoryBatch, got {type(queries).__name__}")
+        if queries.n_items != self.n_items_:
+            raise ConfigError(f"{self.name}: the histories index {queries.n_items} items, the model "
+                              f"{self.n_items_}; use HistoryBatch.with_catalogue")
+
+    def score(self, queries: HistoryBatch, item_ids: np.ndarray | list[int] | None = None) -> np.ndarray:
+        """Scores of each history for ``item_ids`` (all items if None): (len(queries), n_sel)."""
+        self._check_queries(queries)
+        scores = self._score(queries)
         return scores if item_ids is None else scores[:, np.asarray(item_ids)]
 
-    def recommend(
-        self,
-        user_ids: np.ndarray | list[int],
-        k: int = 20,
-        *,
-        exclude_seen: bool = True,
-        history: sp.csr_matrix | None = None,
-        candidates: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` items per user: (items int32 (n, k), scores float32 (n, k)), best first, ties by
-        item index. ``history`` rows (all users, n_items columns) replace the fitted ones; with
-        ``exclude_seen`` the history items are never returned; ``candidates`` restricts the
-        catalogue. Slots that cannot be filled hold -1."""
-        self._check_fitted()
-        users = np.asarray(user_ids, dtype=np.int64)
-        rows = self._history(users, history)
-        scores = np.array(self._score(users, rows), dtype=np.float32, copy=True)
+    def recommend(self, queries: HistoryBatch, k: int = 20, *, exclude_seen: bool = True,
+                  candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items per history: (items int32 (n, k), scores float32 (n, k)), best first,
+        ties by item index; with ``exclude_seen`` the history's items are never returned;
+        ``candidates`` restricts the catalogue. Slots that cannot be filled hold -1. (The ranking
+        pipeline, ``longtail.pipeline``, adds the text fallback, re-ranking and explanations.)"""
+        self._check_queries(queries)
+        scores = np.array(self._score(queries), dtype=np.float32, copy=True)
         if candidates is not None:
             keep = np.zeros(self.n_items_, dtype=bool)
             keep[np.asarray(candidates)] = True
             scores[:, ~keep] = -np.inf
         if exclude_seen:
-            r, c = rows.nonzero()
-            scores[r, c] = -np.inf
+            scores[queries.rows, queries.items] = -np.inf
         return topk(scores, k)
+
+    def explain(self, queries: HistoryBatch, items: np.ndarray) -> list[list[Explanation]]:
+        """Why each of ``items`` (n, k; -1 = empty slot) was scored as it was for each history:
+        the evidence the model itself used (history items and their weight, parts). The default
+        names the model only; models override ``_explain_row``."""
+        self._check_queries(queries)
+        items = np.asarray(items)
+        return [[self._explain_row(queries[[r]], int(i)) for i in items[r] if i >= 0] for r in range(len(items))]
+
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        return Explanation(item=item, kind="model", model=self.name)
 
     # -- persistence --------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
-        """Fitted arrays to persist (besides ``user_items_``); override in subclasses."""
+        """Fitted arrays to persist; override in subclasses."""
         return {}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``_state`` returned; override in subclasses."""
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The fitted model as (manifest, arrays): what ``save`` writes, for bundling it inside a
-        larger artifact (the service's) without a second file."""
+        """The fitted model as (manifest, arrays): what ``registry.save_model`` writes, for bundling
+        it inside a larger artifact (the service's) without a second file."""
         self._check_fitted()
-        ui = self.user_items_.tocsr()
-        arrays = {
-            "user_items.indptr": ui.indptr,
-            "user_items.indices": ui.indices,
-            "user_items.shape": np.asarray(ui.shape),
-            **self._state(),
-        }
-        manifest = {"model": self.name, "params": self.get_params(), "n_items": int(self.n_items_)}
-        return manifest, arrays
+        manifest = {"model": self.name, "spec": self.spec(), "n_items": int(self.n_items_)}
+        return manifest, self._state()
 
-    def save(self, path: str | Path) -> Path:
-        """Atomically write the fitted model (npz + manifest with version and checksums)."""
-        manifest, arrays = self.to_arrays()
-        return save_artifact(path, manifest, arrays)
+    def restore(self, n_items: int, arrays: dict[str, np.ndarray]) -> Self:
+        """Set the fitted state of this (freshly built) model from ``to_arrays``' arrays."""
+        self.n_items_ = int(n_items)
+        self._set_state(arrays)
+        return self
 
-    @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        """Load any saved model (dispatches on the manifest's model name)."""
-        from longtail.models.registry import model_class
 
-        manifest, arrays = load_artifact(path)
-        klass = model_class(manifest["model"])
-        if cls is not Recommender and not issubclass(klass, cls):
-            raise ConfigError(f"{path} holds a {manifest['model']} model, not {cls.name}")
-        return klass.from_arrays(manifest, arrays)
+class CompositeRecommender(Recommender):
+    """A model made of other models (``parts``). Parts are fitted through ``_fit_part`` (which
+    reuses a ``FitCache``) and persisted under the prefix ``<key>/``."""
 
-    @classmethod
-    def from_arrays(cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Recommender:
-        """Rebuild a model from what ``to_arrays`` returned (dispatches on the model name)."""
-        from longtail.models.registry import model_class
+    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+        self._fit_with(X, item_embeddings, None)
 
-        model = model_class(manifest["model"])(**manifest["params"])
-        shape = tuple(int(x) for x in arrays["user_items.shape"])
-        indices = arrays["user_items.indices"]
-        model.user_items_ = sp.csr_matrix(
-            (np.ones(len(indices), np.float32), indices, arrays["user_items.indptr"]), shape=shape
-        )
-        model.n_items_ = int(manifest["n_items"])
-        model._set_state(arrays)
-        return model
+    @abstractmethod
+    def _fit_with(self, X: Interactions, item_embeddings: np.ndarray | None, cache: FitCache | None) -> None: ...
+
+    @staticmethod
+    def _fit_part(part: Recommender, X: Interactions, item_embeddings: np.ndarray | None,
+                  cache: FitCache | None) -> Recommender:
+        """A fitted copy of ``part`` on ``X`` (from ``cache`` when it holds one)."""
+        embeddings = item_embeddings if part.needs_embeddings else None
+        if cache is None:
+            return part.clone().fit(X, item_embeddings=embeddings)
+        return cache.fit(part, X, embeddings)
+
+    def set_part(self, key: str, part: Recommender) -> None:
+        """Replace the (unfitted) part ``key``: how a saved spec is rebuilt."""
+        if key not in self.parts():
+            raise ConfigError(f"{self.name}: no part {key!r} (parts: {sorted(self.parts())})")
+        setattr(self, key, part)
+
+    @abstractmethod
+    def fitted_parts(self) -> dict[str, Recommender]:
+        """The fitted parts, by the same keys as ``parts``."""
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state: dict[str, np.ndarray] = {}
+        for key, part in self.fitted_parts().items():
+            state |= pack(f"{key}/", part.to_arrays()[1])
+        return state | self._own_state()
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        fitted = {key: part.clone().restore(self.n_items_, unpack(f"{key}/", arrays))
+                  for key, part in self.parts().items()}
+        self._set_own_state(fitted, arrays)
+
+    def _own_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    @abstractmethod
+    def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None: ...
+
+
+class FitCache:
+    """Fitted parts of composite models, reused within one run (a grid search refits the composite
+    for each of its own parameter values, never its parts). Explicit and bounded: the caller owns
+    it and drops it with the run; entries hold their training data, so ``id``s stay unique."""
+
+    def __init__(self, max_size: int = 8) -> None:
+        self.max_size = max_size
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, Recommender]] = OrderedDict()
+        self.hits = 0
+
+    def fit(self, part: Recommender, X: Interactions, item_embeddings: np.ndarray | None) -> Recommender:
+        key = (json.dumps(part.spec(), sort_keys=True, default=str), id(X), id(item_embeddings))
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key][2]
+        fitted = part.clone().fit(X, item_embeddings=item_embeddings, cache=self)
+        self._entries[key] = (X, item_embeddings, fitted)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+        return fitted
+

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
+from longtail.models.explain import Explanation, top_evidence
 
 
 class EASE(Recommender):
@@ -45,10 +46,22 @@ class EASE(Recommender):
         self.warm_items_ = warm.astype(np.int32)
         self.weights_ = weights.astype(np.float32)
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        scores = np.full((len(users), self.n_items_), UNSCORED, dtype=np.float32)
-        scores[:, self.warm_items_] = history[:, self.warm_items_] @ self.weights_
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        scores = np.full((len(queries), self.n_items_), UNSCORED, dtype=np.float32)
+        scores[:, self.warm_items_] = queries.csr()[:, self.warm_items_] @ self.weights_
         return scores
+
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """The history items whose regression weights toward ``item`` make up its score."""
+        column = np.searchsorted(self.warm_items_, item)
+        history = query.row(0)
+        if column >= len(self.warm_items_) or self.warm_items_[column] != item:
+            return Explanation(item, "model", self.name)
+        rows = np.searchsorted(self.warm_items_, history)
+        known = (rows < len(self.warm_items_)) & (self.warm_items_[np.minimum(rows, len(self.warm_items_) - 1)] == history)
+        weights = np.zeros(len(history))
+        weights[known] = self.weights_[rows[known], column]
+        return Explanation(item, "history", self.name, top_evidence(history, weights))
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"warm_items": self.warm_items_, "weights": self.weights_}

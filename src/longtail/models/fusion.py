@@ -12,58 +12,37 @@ then combines their scores per user:
 
 ``method`` and ``weights`` are grid-searched on valid (``param_grid``: both methods x the simplex
 in steps of 1/4, single parts included, so valid may say a part alone is best). The weight grid
-refits nothing: fitted parts are memoised per (part, params, training set) for the run
-(``_PART_MEMO``), so a grid of 30 points costs the parts' fits once plus 30 cheap scorings.
-An item no part can score stays ``UNSCORED``.
+refits nothing: tuning passes one ``FitCache`` for the whole grid, so a grid of 30 points costs the
+parts' fits once plus 30 cheap scorings. An item no part can score stays ``UNSCORED``.
+Parts' own parameters use the nested form ``<part>__<param>``, e.g. ``ease__l2``.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import json
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
+from longtail.common.scores import UNSCORED, scored_mask
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
-from longtail.models.base import UNSCORED, Recommender
+from longtail.models.base import CompositeRecommender, FitCache, Recommender
+from longtail.models.explain import Explanation
 from longtail.models.gate import standardise
 
 METHODS = ("weighted", "rrf")
 SPEC = re.compile(r"^fusion\((?P<parts>[^()]+)\)$")
 WEIGHT_STEPS = 4  # the weight grid: the simplex in steps of 1/4
-_PART_MEMO: OrderedDict[tuple[Any, ...], tuple[Interactions, np.ndarray | None, Recommender]] = OrderedDict()
-_MEMO_SIZE = 8
 
 
 def simplex(n_parts: int, steps: int = WEIGHT_STEPS) -> list[tuple[float, ...]]:
     """Every weight vector with entries in {0, 1/steps, ..., 1} summing to 1, in a fixed order."""
     points = [c for c in itertools.product(range(steps + 1), repeat=n_parts) if sum(c) == steps]
     return [tuple(v / steps for v in c) for c in sorted(points, reverse=True)]
-
-
-def _fitted_part(name: str, params: dict[str, Any], X: Interactions,
-                 embeddings: np.ndarray | None) -> Recommender:
-    """``make_model(name, **params).fit(X)``, memoised for the same training set (held by
-    reference in the memo, so its ``id`` cannot be reused while the entry lives)."""
-    from longtail.models.registry import make_model, model_class
-
-    key = (name, json.dumps(params, sort_keys=True, default=str), id(X), id(embeddings))
-    if key in _PART_MEMO:
-        _PART_MEMO.move_to_end(key)
-        return _PART_MEMO[key][2]
-    needs = model_class(name).needs_embeddings
-    model = make_model(name, **params).fit(X, item_embeddings=embeddings if needs else None)
-    _PART_MEMO[key] = (X, embeddings, model)
-    while len(_PART_MEMO) > _MEMO_SIZE:
-        _PART_MEMO.popitem(last=False)
-    return model
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -74,48 +53,68 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-class FusionRecommender(Recommender):
-    """Weighted-sum or RRF fusion of ``parts`` (see module docstring). Build one through its name,
-    ``make_model("fusion(ease+semantic-attn)")``; ``part_params`` maps a part's name to its
-    hyper-parameters (filled by tuning), ``weights`` one per part (None: equal)."""
+class FusionRecommender(CompositeRecommender):
+    """Weighted-sum or RRF fusion of its parts (see module docstring). Build one through its name,
+    ``make_model("fusion(ease+semantic-attn)")``: the registry makes one class per spec, whose
+    ``part_classes`` give the default parts; ``members`` maps a part's name to an estimator,
+    ``weights`` one per part (None: equal)."""
 
     name: ClassVar[str] = "fusion"
-    parts: ClassVar[tuple[str, ...]] = ()
+    part_classes: ClassVar[dict[str, type[Recommender]]] = {}
 
-    def __init__(self, *, part_params: dict[str, dict[str, Any]] | None = None, method: str = "weighted",
+    def __init__(self, *, members: dict[str, Recommender] | None = None, method: str = "weighted",
                  weights: Sequence[float] | None = None, rrf_k: float = 60.0) -> None:
-        self.part_params = part_params
+        given = members or {}
+        self.members = {key: given[key] if key in given else cls() for key, cls in self.part_classes.items()}
         self.method = method
         self.weights = weights
         self.rrf_k = rrf_k
 
+    def parts(self) -> dict[str, Recommender]:
+        return dict(self.members)
+
+    def fitted_parts(self) -> dict[str, Recommender]:
+        return dict(zip(self.members, self.parts_, strict=True))
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        params = super().get_params(deep)
+        if not deep:
+            params["members"] = {k: v.clone() for k, v in self.members.items()}
+        else:
+            params.pop("members")
+        return params
+
+    def spec(self) -> dict[str, Any]:
+        spec = super().spec()
+        spec["params"].pop("members", None)
+        return spec
+
     def _weights(self) -> np.ndarray:
-        w = np.ones(len(self.parts)) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
         return w / w.sum()
 
     def _check_params(self) -> None:
-        if len(self.parts) < 2:
+        if len(self.members) < 2:
             raise ConfigError("fusion needs at least two parts: fusion(a+b[+c...])")
         if self.method not in METHODS:
             raise ConfigError(f"fusion method must be one of {METHODS}, got {self.method!r}")
         w = None if self.weights is None else np.asarray(self.weights, dtype=np.float64)
-        if w is not None and (w.shape != (len(self.parts),) or np.any(w < 0) or w.sum() <= 0):
-            raise ConfigError(f"{self.name}: weights must be {len(self.parts)} non-negative numbers, not all 0")
+        if w is not None and (w.shape != (len(self.members),) or np.any(w < 0) or w.sum() <= 0):
+            raise ConfigError(f"{self.name}: weights must be {len(self.members)} non-negative numbers, not all 0")
         if float(self.rrf_k) <= 0:
             raise ConfigError("rrf_k must be > 0")
 
-    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
-        params = self.part_params or {}
-        self.parts_ = [_fitted_part(p, params.get(p, {}), X, item_embeddings) for p in self.parts]
+    def _fit_with(self, X: Interactions, item_embeddings: np.ndarray | None, cache: FitCache | None) -> None:
+        self.parts_ = [self._fit_part(part, X, item_embeddings, cache) for part in self.members.values()]
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        total = np.zeros((len(users), self.n_items_), dtype=np.float32)
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        total = np.zeros((len(queries), self.n_items_), dtype=np.float32)
         anyone = np.zeros_like(total, dtype=bool)
         for weight, part in zip(self._weights(), self.parts_, strict=True):
             if weight == 0:
                 continue
-            scores = np.asarray(part._score(users, history), dtype=np.float32)
-            scored = scores > UNSCORED / 2
+            scores = np.asarray(part.score(queries), dtype=np.float32)
+            scored = scored_mask(scores)
             anyone |= scored
             if self.method == "weighted":
                 z, _ = standardise(scores, scored)
@@ -126,39 +125,53 @@ class FusionRecommender(Recommender):
                 total += weight / (float(self.rrf_k) + 1.0 + ranks)
         return np.where(anyone, total, UNSCORED).astype(np.float32)
 
-    # -- persistence --------------------------------------------------------------------------
-    def _state(self) -> dict[str, np.ndarray]:
-        state: dict[str, np.ndarray] = {}
-        for i, part in enumerate(self.parts_):
-            state.update({f"part{i}/{k}": v for k, v in part.to_arrays()[1].items()})
-        return state
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """Each part's weighted contribution to the fused score (``detail``), with the evidence
+        of the part that contributed most."""
+        fused = self._contributions(query, item)
+        driver = max(fused, key=lambda k: fused[k])
+        part = self.parts_[list(self.members).index(driver)]
+        evidence = part.explain(query, np.asarray([[item]]))[0][0].evidence
+        return Explanation(item, "parts", self.name, evidence, fused)
 
-    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        params = self.part_params or {}
-        self.parts_ = []
-        for i, name in enumerate(self.parts):
-            prefix = f"part{i}/"
-            sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            manifest = {"model": name, "params": params.get(name, {}), "n_items": self.n_items_}
-            self.parts_.append(Recommender.from_arrays(manifest, sub))
+    def _contributions(self, query: HistoryBatch, item: int) -> dict[str, float]:
+        out = {}
+        for key, weight, part in zip(self.members, self._weights(), self.parts_, strict=True):
+            scores = np.asarray(part.score(query), dtype=np.float32)
+            scored = scored_mask(scores)
+            if self.method == "weighted":
+                z, _ = standardise(scores, scored)
+                out[key] = float(weight * z[0, item]) if scored[0, item] else 0.0
+            else:
+                rank = _ranks(np.where(scored, scores, -np.inf))[0, item]
+                out[key] = float(weight / (float(self.rrf_k) + 1.0 + rank)) if scored[0, item] else 0.0
+        return out
+
+    def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:
+        self.parts_ = [fitted[key] for key in self.members]
+
+    def set_part(self, key: str, part: Recommender) -> None:
+        self.members[key] = part
 
 
-@functools.lru_cache(maxsize=64)
-def fusion_class(spec: str) -> type[FusionRecommender]:
-    """The estimator class for ``fusion(a+b+...)`` (one class per spec, so ``load`` and
-    ``issubclass`` see the same one)."""
-    from longtail.models.registry import model_class
+def fusion_class(spec: str, classes: dict[str, type[Recommender]]) -> type[FusionRecommender]:
+    """The estimator class for ``fusion(a+b+...)`` given each part name's class (the registry
+    passes them; one class per spec, so ``load`` and ``issubclass`` see the same one)."""
+    parts = fusion_parts(spec)
+    return type(f"Fusion[{'+'.join(parts)}]", (FusionRecommender,), {
+        "name": spec.replace(" ", ""),
+        "part_classes": {p: classes[p] for p in parts},
+        "needs_embeddings": any(classes[p].needs_embeddings for p in parts),
+        "param_grid": {"method": list(METHODS), "weights": [list(w) for w in simplex(len(parts))]},
+    })
 
+
+def fusion_parts(spec: str) -> tuple[str, ...]:
+    """The part names of ``fusion(a+b+...)``; a clear error for anything else."""
     match = SPEC.match(spec.replace(" ", ""))
     if match is None:
         raise ConfigError(f"bad fusion spec {spec!r}; write fusion(a+b[+c...]) with model names")
     parts = tuple(match.group("parts").split("+"))
     if len(parts) < 2 or len(set(parts)) != len(parts):
         raise ConfigError(f"{spec}: fusion needs two or more distinct models")
-    classes = [model_class(p) for p in parts]  # unknown names raise here
-    return type(f"Fusion[{'+'.join(parts)}]", (FusionRecommender,), {
-        "name": spec.replace(" ", ""),
-        "parts": parts,
-        "needs_embeddings": any(c.needs_embeddings for c in classes),
-        "param_grid": {"method": list(METHODS), "weights": [list(w) for w in simplex(len(parts))]},
-    })
+    return parts

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from longtail.models.base import UNSCORED
+from longtail.common.scores import scored_mask
 
 N_THETA, N_BETA, N_GAMMA = 5, 2, 2
 
@@ -44,7 +44,7 @@ def standardise(scores: np.ndarray, scored: np.ndarray | None = None) -> tuple[n
     comparable. Returns (z with 0 where unscored, scored mask)."""
     scores = np.asarray(scores, dtype=np.float32)
     if scored is None:
-        scored = scores > UNSCORED / 2
+        scored = scored_mask(scores)
     count = np.maximum(scored.sum(axis=1, keepdims=True), 1)
     masked = np.where(scored, scores, 0.0)
     mean = masked.sum(axis=1, keepdims=True) / count

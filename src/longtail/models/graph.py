@@ -31,10 +31,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import Recommender
+from longtail.models.explain import Explanation, top_evidence
 from longtail.models.itemknn import cosine_topk
+from longtail.text.index import VectorIndex
 
 EDGE_KINDS = ("semantic", "cooccurrence")
 
@@ -43,8 +46,6 @@ def semantic_edges(vectors: np.ndarray, k: int) -> sp.csr_matrix:
     """Symmetric kNN graph of unit ``vectors`` (n, d): ``S[i, j] = cos(v_i, v_j)`` when ``j`` is among
     ``i``'s ``k`` nearest neighbours or ``i`` among ``j``'s; self-loops and non-positive cosines are
     dropped. (n, n) float32 CSR."""
-    from longtail.text.index import VectorIndex
-
     n = len(vectors)
     if n < 2:
         return sp.csr_matrix((n, n), dtype=np.float32)
@@ -153,25 +154,20 @@ class GraphRecommender(Recommender):
         penalty = np.power(np.maximum(in_degree, 1e-6), -float(self.beta))
         self.penalty_ = penalty.astype(np.float32)  # (n_items,) multiplies the PageRank scores
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        ranks = personalized_pagerank(history, self.transition_, float(self.restart), int(self.iterations))
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        ranks = personalized_pagerank(queries.csr(), self.transition_, float(self.restart), int(self.iterations))
         return ranks * self.penalty_  # (n, n_items)
 
-    def partial_fit(self, new_interactions: Interactions) -> GraphRecommender:
-        """Add new events to the histories (new users may appear). The graph stays as fitted:
-        co-occurrence edges change only with a refit."""
-        self._check_fitted()
-        if new_interactions.n_items != self.n_items_:
-            raise ConfigError(f"graph: new interactions have {new_interactions.n_items} item columns, "
-                              f"the model {self.n_items_}; refit with the new catalogue")
-        old, new = self.user_items_.copy(), new_interactions.csr.copy()
-        shape = (max(old.shape[0], new.shape[0]), self.n_items_)
-        old.resize(shape)
-        new.resize(shape)
-        merged = (old + new).tocsr().astype(np.float32)
-        merged.data[:] = 1.0
-        self.user_items_ = merged
-        return self
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """The walk mass each history item sends to ``item`` (a walk restarting at that item alone;
+        the user's walk starts from all of them)."""
+        history = query.row(0)
+        if len(history) == 0:
+            return Explanation(item, "model", self.name)
+        starts = sp.csr_matrix((np.ones(len(history), np.float32), (np.arange(len(history)), history)),
+                               shape=(len(history), self.n_items_))
+        mass = personalized_pagerank(starts, self.transition_, float(self.restart), int(self.iterations))
+        return Explanation(item, "history", self.name, top_evidence(history, mass[:, item]))
 
     # -- inspection ---------------------------------------------------------------------------
     def edges(self, item_ids: Sequence[str] | np.ndarray | None = None) -> pd.DataFrame:

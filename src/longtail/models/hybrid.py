@@ -12,14 +12,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from longtail.data.buckets import HEAD, popularity_buckets
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.data.split import TEST, temporal_parts
 from longtail.errors import ConfigError
-from longtail.models.base import Recommender
+from longtail.models.base import CompositeRecommender, FitCache, Recommender
+from longtail.models.ease import EASE
+from longtail.models.explain import Explanation
+from longtail.models.semantic import SemanticAttentionRecommender
 from longtail.models.gate import GateInputs, PopularityGate, fit_gate, standardise, tensors
 
 
@@ -40,13 +43,14 @@ def simulate_new_items(X: Interactions, share: float, rng: np.random.Generator) 
     return X.subset(~np.isin(X.items, drawn))
 
 
-class HybridRecommender(Recommender):
+class HybridRecommender(CompositeRecommender):
     """Popularity-gated blend of a CF model and a semantic model (see module docstring).
 
     Parameters
     ----------
-    cf, cf_params : the CF part (registry name, its hyper-parameters; tuned on valid on its own).
-    semantic, semantic_params : the semantic part, likewise.
+    cf : the CF part, an estimator (default ``EASE()``); tuned on valid on its own first
+        (``cf__l2`` etc. in the nested form).
+    semantic : the text part (default ``SemanticAttentionRecommender()``), likewise.
     tail_weight : weight of tail and cold held-out positives in the gate's loss (1 = likelihood).
         Chosen on valid: the largest value whose valid overall ndcg@20 stays >= the CF part's.
     cold_share : share of warm items made new while the gate learns (see ``simulate_new_items``).
@@ -58,58 +62,49 @@ class HybridRecommender(Recommender):
     name = "hybrid"
     needs_embeddings = True
     param_grid: ClassVar[dict[str, list[Any]]] = {"tail_weight": [1.0, 3.0, 10.0, 30.0, 100.0]}
-    # parameters filled by tuning the named parts first (eval/tuning.py): params key -> name key
-    components: ClassVar[dict[str, str]] = {"cf_params": "cf", "semantic_params": "semantic"}
-    selection: ClassVar[str] = "tail-at-cf-overall"
+    selection: ClassVar[str] = "tail-at-reference"
+    reference_part: ClassVar[str | None] = "cf"
 
     def __init__(
         self,
         *,
-        cf: str = "ease",
-        cf_params: dict[str, Any] | None = None,
-        semantic: str = "semantic-attn",
-        semantic_params: dict[str, Any] | None = None,
+        cf: Recommender | None = None,
+        semantic: Recommender | None = None,
         tail_weight: float = 1.0,
         cold_share: float = 0.1,
         n_candidates: int = 2_000,
         gate_users: int = 300,
         seed: int = 0,
     ) -> None:
-        self.cf = cf
-        self.cf_params = cf_params
-        self.semantic = semantic
-        self.semantic_params = semantic_params
+        self.cf = EASE() if cf is None else cf
+        self.semantic = SemanticAttentionRecommender() if semantic is None else semantic
         self.tail_weight = tail_weight
         self.cold_share = cold_share
         self.n_candidates = n_candidates
         self.gate_users = gate_users
         self.seed = seed
 
-    def _check_params(self) -> None:
-        from longtail.models.registry import model_class
+    def parts(self) -> dict[str, Recommender]:
+        return {"cf": self.cf, "semantic": self.semantic}
 
-        if model_class(self.cf).needs_embeddings or not model_class(self.semantic).needs_embeddings:
-            raise ConfigError(f"hybrid: cf={self.cf!r} must be a CF model, semantic={self.semantic!r} a text one")
+    def fitted_parts(self) -> dict[str, Recommender]:
+        return {"cf": self.cf_, "semantic": self.semantic_}
+
+    def _check_params(self) -> None:
+        if self.cf.needs_embeddings or not self.semantic.needs_embeddings:
+            raise ConfigError(f"hybrid: cf={self.cf.name!r} must be a CF model, semantic={self.semantic.name!r} a text one")
         if float(self.tail_weight) <= 0 or int(self.n_candidates) < 10 or not 0 <= float(self.cold_share) < 1:
             raise ConfigError("hybrid: tail_weight must be > 0, n_candidates >= 10, 0 <= cold_share < 1")
 
-    def _parts(self, X: Interactions, vectors: np.ndarray) -> tuple[Recommender, Recommender]:
-        from longtail.models.registry import make_model
-
-        cf = make_model(self.cf, **(self.cf_params or {})).fit(X)
-        semantic = make_model(self.semantic, **(self.semantic_params or {})).fit(X, item_embeddings=vectors)
-        return cf, semantic
-
     # -- features -----------------------------------------------------------------------------
     @staticmethod
-    def _inputs(cf: Recommender, semantic: Recommender, counts: np.ndarray, users: np.ndarray,
-                rows: sp.csr_matrix) -> GateInputs:
-        """Gate inputs over the whole catalogue for ``users`` with history ``rows``."""
-        z_cf, scored = standardise(cf._score(users, rows))
-        z_sem, _ = standardise(semantic._score(users, rows), np.ones((len(users), len(counts)), bool))
+    def _inputs(cf: Recommender, semantic: Recommender, counts: np.ndarray, queries: HistoryBatch) -> GateInputs:
+        """Gate inputs over the whole catalogue for the histories ``queries``."""
+        z_cf, scored = standardise(cf.score(queries))
+        z_sem, _ = standardise(semantic.score(queries), np.ones((len(queries), len(counts)), bool))
         head = popularity_buckets(counts) == HEAD
-        length = np.asarray(rows.sum(axis=1)).ravel()
-        off_head = np.asarray(rows[:, ~head].sum(axis=1)).ravel()
+        length = queries.lengths.astype(np.float64)
+        off_head = np.bincount(queries.rows, weights=(~head[queries.items]).astype(np.float64), minlength=len(queries))
         return GateInputs(
             cf=z_cf, cf_scored=scored, semantic=z_sem,
             popularity=(np.log1p(counts) / np.log1p(max(counts.max(initial=0), 1))).astype(np.float32),
@@ -117,7 +112,6 @@ class HybridRecommender(Recommender):
             tail_share=(off_head / np.maximum(length, 1)).astype(np.float32),
             log_length=(np.log1p(length) / np.log(1000.0)).astype(np.float32),
         )
-
     def _candidates(self, seen: np.ndarray, targets: np.ndarray,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(n, C) candidate columns and their log-sampling correction: every held-out positive plus
@@ -141,20 +135,21 @@ class HybridRecommender(Recommender):
         return cols, offset
 
     # -- fitting ------------------------------------------------------------------------------
-    def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+    def _fit_with(self, X: Interactions, item_embeddings: np.ndarray | None, cache: FitCache | None) -> None:
         rng = np.random.default_rng(int(self.seed))
         inner, held = holdout_split(X)
         inner = simulate_new_items(inner, float(self.cold_share), rng)
-        cf, semantic = self._parts(inner, item_embeddings)
+        cf = self._fit_part(self.cf, inner, item_embeddings, None)
+        semantic = self._fit_part(self.semantic, inner, item_embeddings, None)
         users = np.intersect1d(held.active_users(), inner.active_users())
         if len(users) > int(self.gate_users):
             users = np.sort(rng.choice(users, int(self.gate_users), replace=False))
         if len(users) == 0:
             raise ConfigError("hybrid: no user has both a history and held-out positives to learn the gate")
-        rows = inner.csr[users]
+        queries = HistoryBatch.from_interactions(inner, users)
         counts = inner.item_counts()
-        dense = self._inputs(cf, semantic, counts, users, rows)
-        seen, targets = rows.toarray() > 0, held.csr[users].toarray() > 0
+        dense = self._inputs(cf, semantic, counts, queries)
+        seen, targets = queries.csr().toarray() > 0, held.csr[users].toarray() > 0
         cols, offset = self._candidates(seen, targets, rng)
         take = lambda a: np.take_along_axis(a, cols, axis=1)  # noqa: E731
         picked = GateInputs(
@@ -165,11 +160,12 @@ class HybridRecommender(Recommender):
         long_tail = popularity_buckets(counts)[cols] != HEAD
         self.gate_ = fit_gate(picked, take(targets) & np.isfinite(offset), long_tail, offset,
                               tail_weight=float(self.tail_weight))
-        self.cf_, self.semantic_ = self._parts(X, item_embeddings)
+        self.cf_ = self._fit_part(self.cf, X, item_embeddings, cache)
+        self.semantic_ = self._fit_part(self.semantic, X, item_embeddings, cache)
         self.item_counts_ = X.item_counts()
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, users, history)
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, queries)
         with torch.no_grad():
             return self.gate_(tensors(inputs)).numpy()
 
@@ -181,49 +177,23 @@ class HybridRecommender(Recommender):
         with torch.no_grad():
             return self.gate_.gate(x).numpy()[0]
 
-    def explain(self, user: int, item: int, *, history: sp.csr_matrix | None = None) -> dict[str, Any]:
-        """Which part drove ``item`` for ``user``: the gate and each part's share of the score, and
-        (when the semantic part can say) the history items behind its semantic score."""
-        self._check_fitted()
-        users = np.asarray([user], dtype=np.int64)
-        rows = self._history(users, history)
-        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, users, rows)
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """Each part's share of the score (``detail``: cf, semantic, popularity, gate) and, from
+        the semantic part, the history items behind its share."""
+        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query)
         with torch.no_grad():
             parts = {k: float(v[0, int(item)]) for k, v in self.gate_.parts(tensors(inputs)).items()}
         driver = max(("cf", "semantic", "popularity"), key=lambda k: abs(parts[k]))
-        out: dict[str, Any] = {**parts, "driver": driver, "cold": bool(self.item_counts_[int(item)] == 0)}
-        if hasattr(self.semantic_, "explain"):
-            out["because"] = [vars(a) for a in self.semantic_.explain(user, item, history=history)]
-        return out
-
-    def partial_fit(self, new_interactions: Interactions) -> HybridRecommender:
-        """New events extend the histories: the semantic part appends them, the CF part reads them
-        from the history rows at scoring time. The gate and CF weights stay as fitted."""
-        self._check_fitted()
-        if hasattr(type(self.semantic_), "partial_fit") and type(self.semantic_).partial_fit is not Recommender.partial_fit:
-            self.semantic_.partial_fit(new_interactions)
-        old = self.user_items_
-        n_users = max(old.shape[0], new_interactions.n_users)
-        old = sp.vstack([old, sp.csr_matrix((n_users - old.shape[0], old.shape[1]), dtype=np.float32)]).tocsr()
-        new = sp.csr_matrix((np.ones(len(new_interactions), np.float32),
-                             (new_interactions.users, new_interactions.items)), shape=old.shape)
-        merged = (old + new).tocsr()
-        merged.data[:] = 1.0
-        self.user_items_ = merged
-        return self
+        source = self.semantic_ if driver != "cf" else self.cf_
+        evidence = source.explain(query, np.asarray([[item]]))[0][0].evidence
+        return Explanation(item, "parts", self.name, evidence,
+                           {**parts, "cold": float(self.item_counts_[int(item)] == 0)})
 
     # -- persistence --------------------------------------------------------------------------
-    def _state(self) -> dict[str, np.ndarray]:
-        state = {"gate": self.gate_.to_array(), "item_counts": self.item_counts_}
-        for prefix, part in (("cf/", self.cf_), ("semantic/", self.semantic_)):
-            state.update({prefix + k: v for k, v in part.to_arrays()[1].items()})
-        return state
+    def _own_state(self) -> dict[str, np.ndarray]:
+        return {"gate": self.gate_.to_array(), "item_counts": self.item_counts_}
 
-    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+    def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:
         self.gate_ = PopularityGate.from_array(arrays["gate"])
         self.item_counts_ = arrays["item_counts"]
-        for prefix, name, params, attr in (("cf/", self.cf, self.cf_params, "cf_"),
-                                           ("semantic/", self.semantic, self.semantic_params, "semantic_")):
-            sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            manifest = {"model": name, "params": params or {}, "n_items": len(self.item_counts_)}
-            setattr(self, attr, Recommender.from_arrays(manifest, sub))
+        self.cf_, self.semantic_ = fitted["cf"], fitted["semantic"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
+from longtail.models.explain import Explanation, top_evidence
 
 
 def cosine_topk(X: sp.csr_matrix, k: int, shrink: float, block: int = 2048) -> sp.csr_matrix:
@@ -64,10 +66,16 @@ class ItemKNN(Recommender):
         self.similarity_ = cosine_topk(X.csr, int(self.k), float(self.shrink))
         self.warm_ = X.item_counts() > 0
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        scores = np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        scores = np.asarray((queries.csr() @ self.similarity_).todense(), dtype=np.float32)
         scores[:, ~self.warm_] = UNSCORED
         return scores
+
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """The history items whose similarity to ``item`` make up its score."""
+        history = query.row(0)
+        weights = np.asarray(self.similarity_[history, item].todense()).ravel()
+        return Explanation(item, "history", self.name, top_evidence(history, weights))
 
     def _state(self) -> dict[str, np.ndarray]:
         s = self.similarity_

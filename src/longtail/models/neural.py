@@ -23,7 +23,7 @@ ndcg@20 rises to a plateau over epochs 6-11 (0.100-0.106) and then slowly declin
 overfit (lr 6e-3 peaks at epochs 4-6 and declines faster; dim 32 with batches of 512 reaches ~0.098).
 On 2 idle CPU cores a fit takes ~30 s there (~3 s an epoch); it is deterministic on CPU for a given
 seed and thread count.
-``partial_fit`` only appends events: the user tower reads the history at recommend time.
+New events need no update: the user tower reads each query's history at recommend time.
 
 Losses (``loss``; ``models/losses.py``): ``softmax``, ``logit-adjustment`` (``tau``), ``ips``
 (``ips_power``, ``ips_clip``), ``focal`` (``gamma``). Registry names: ``neural`` chooses the loss on
@@ -38,11 +38,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
+from longtail.models.explain import Explanation, top_evidence
 from longtail.models.losses import LOSSES, LongTailLoss, LossConfig, sampled_softmax_loss
 from longtail.models.semantic import SemanticBase
 from longtail.models.towers import ItemTower, UserTower, history_windows
@@ -121,7 +122,6 @@ class NeuralRecommender(SemanticBase):
 
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
-        self._set_events(X.users, X.items, X.timestamps, X.n_users)
         text = np.ascontiguousarray(item_embeddings, dtype=np.float32)  # (n_items, d_text)
         if text.ndim != 2 or not np.all(np.isfinite(text)):
             raise ConfigError(f"{self.name}: item_embeddings must be a finite (n_items, d) array")
@@ -135,16 +135,15 @@ class NeuralRecommender(SemanticBase):
         finally:
             torch.set_num_threads(previous)
 
-    def _examples(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _examples(self, X: Interactions, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The next-item examples, in the warm sub-catalogue's local ids: ``warm_items`` (w,) global
         id of each local id; ``items`` (N,) the events sorted by user, then (time, item); ``starts``
         (N,) the first event of each event's user; ``targets`` the events with a history."""
         warm_items = np.flatnonzero(counts > 0)
         local = np.full(self.n_items_, len(warm_items), dtype=np.int64)
         local[warm_items] = np.arange(len(warm_items))
-        ev = self.events_
-        order = np.lexsort((ev["items"], ev["times"], ev["users"]))
-        users, items = ev["users"][order], local[ev["items"][order]]
+        ev = HistoryBatch.from_interactions(X)  # first events, each user's by (time, item)
+        users, items = ev.rows, local[ev.items]
         starts = np.searchsorted(users, users, side="left")
         targets = np.flatnonzero(np.arange(len(users)) > starts)
         return warm_items, items, starts, targets
@@ -155,7 +154,7 @@ class NeuralRecommender(SemanticBase):
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         length, batch_size = int(self.max_history), int(self.batch_size)
         counts = X.item_counts()
-        warm_items, items, starts, targets = self._examples(counts)
+        warm_items, items, starts, targets = self._examples(X, counts)
         w = len(warm_items)
         items_tower = ItemTower(torch.from_numpy(text), counts > 0, int(self.dim)).to(device)
         users_tower = UserTower(int(self.dim), length).to(device)
@@ -196,30 +195,39 @@ class NeuralRecommender(SemanticBase):
         self.user_tower_ = users_tower.cpu().eval()
 
     # -- scoring ------------------------------------------------------------------------------
-    def _windows(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        """Right-aligned history windows (n, L) of the given rows, most recent event last."""
+    def _windows(self, queries: HistoryBatch) -> torch.Tensor:
+        """Right-aligned history windows (n, L), most recent event last."""
         length = int(self.max_history)
-        h = self._histories(users, history)
-        windows = np.full((len(users), length), self.n_items_, dtype=np.int64)
+        h = self._histories(queries)
+        windows = np.full((len(queries), length), self.n_items_, dtype=np.int64)
         windows[h.rows, length - 1 - h.age] = h.items
         return torch.from_numpy(windows)
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
         vectors = torch.from_numpy(self.item_factors_)  # (n + 1, dim)
         with torch.no_grad():
-            user = self.user_tower_(vectors, self._windows(users, history)).numpy()  # (n, dim)
+            user = self.user_tower_(vectors, self._windows(queries)).numpy()  # (n, dim)
         return user @ self.item_factors_[: self.n_items_].T  # (n, n_items)
+
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """The user tower's attention over the window times each window item's agreement with
+        ``item``: the share of ``<user, item>`` each history item brings."""
+        windows = self._windows(query)
+        vectors = torch.from_numpy(self.item_factors_)
+        window = windows[0].numpy()
+        real = window < self.n_items_
+        with torch.no_grad():
+            weights = self.user_tower_.attention(vectors, windows)[0].numpy()  # (L,)
+            projected = self.user_tower_.project(vectors[torch.from_numpy(window[real])]).numpy()
+        shares = weights[real] * (projected @ self.item_factors_[item])
+        return Explanation(item, "history", self.name, top_evidence(window[real], shares))
 
     # -- persistence --------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
-        ev = self.events_
         tower = {f"user_tower.{k}": v.numpy() for k, v in self.user_tower_.state_dict().items()}
-        return {"item_factors": self.item_factors_, "events.users": ev["users"],
-                "events.items": ev["items"], "events.times": ev["times"], **tower}
+        return {"item_factors": self.item_factors_, **tower}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self._set_events(arrays["events.users"], arrays["events.items"], arrays["events.times"],
-                         int(arrays["user_items.shape"][0]))
         self.item_factors_ = arrays["item_factors"]
         tower = UserTower(int(self.dim), int(self.max_history))
         prefix = "user_tower."

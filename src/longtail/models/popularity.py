@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.models.base import Recommender
+from longtail.models.explain import Explanation
 
 
 class Popularity(Recommender):
@@ -21,8 +21,11 @@ class Popularity(Recommender):
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
         self.counts_ = X.item_counts().astype(np.float32)
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.counts_, (len(users), self.n_items_))
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        return np.broadcast_to(self.counts_, (len(queries), self.n_items_))
+
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        return Explanation(item, "popular", self.name, detail={"count": float(self.counts_[item])})
 
     def partial_fit(self, new_interactions: Interactions) -> Popularity:
         """Counts simply add up."""

@@ -1,9 +1,9 @@
 """Text-only recommenders: a user is the texts of the items they liked, and every catalogue item —
 cold ones included, known only by their text — is scored by embedding similarity to that history.
 
-Both models keep each user's time-ordered history (the order the protocol defines: timestamp, then
-item id), so recency can weigh recent tastes more, and ``partial_fit`` only appends events: there is
-no learned parameter to retrain.
+Both models read each query's time-ordered history (the order the protocol defines: timestamp, then
+item id), so recency can weigh recent tastes more; there is no learned parameter, so new events need
+no update at all: the next query carries them.
 
 - ``semantic``: the user profile is the recency-weighted mean of the history's item vectors; the score
   is ``cos(profile, item)``. One vector per user: fast, but a user with two tastes gets a profile that
@@ -16,34 +16,19 @@ no learned parameter to retrain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import Recommender
+from longtail.models.explain import Explanation, top_evidence
 
 # Elements of one (history rows x catalogue) similarity block in semantic-attn: three float32 arrays
 # of this size (similarities, attention logits, the gathered maxima) bound its working memory
 # (~200 MB), whatever the batch size.
 BLOCK_ELEMENTS = 1 << 24
-
-
-@dataclass(frozen=True)
-class Histories:
-    """Time-ordered histories of a block of users, flattened: entries of row ``r`` are
-    ``indptr[r]:indptr[r + 1]``, oldest first."""
-
-    items: np.ndarray  # (m,) int64 item indices
-    age: np.ndarray  # (m,) int64 events after this one in the row's history (0 = most recent)
-    indptr: np.ndarray  # (n_rows + 1,) int64
-
-    @property
-    def rows(self) -> np.ndarray:
-        """(m,) row of each entry."""
-        return np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
 
 
 def log_recency(age: np.ndarray, half_life: float | None) -> np.ndarray:
@@ -89,20 +74,12 @@ def attention_weights(sim: np.ndarray, bias: np.ndarray, temperature: float | No
     return weights / weights.sum()
 
 
-def _first_events(users: np.ndarray, items: np.ndarray, times: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One event per (user, item), its earliest (the protocol's duplicate rule)."""
-    order = np.lexsort((times, items, users))
-    u, i, t = users[order], items[order], times[order]
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-    return u[first], i[first], t[first]
-
-
 class SemanticBase(Recommender):
-    """Shared state of the text-only models: the item vectors and every user's ordered history."""
+    """Shared state of the text-only models: the item vectors; histories come ordered with each
+    query, so there is nothing per user to keep or update."""
 
     needs_embeddings = True
+    cosine_scores = True
 
     def __init__(self, *, half_life: float | None = None, max_history: int | None = None) -> None:
         self.half_life = half_life
@@ -116,80 +93,26 @@ class SemanticBase(Recommender):
 
     # -- state --------------------------------------------------------------------------------
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
-        vectors = np.ascontiguousarray(item_embeddings, dtype=np.float32)  # (n_items, d)
-        if vectors.ndim != 2 or not np.all(np.isfinite(vectors)):
-            raise ConfigError(f"{self.name}: item_embeddings must be a finite (n_items, d) array")
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (n_items, 1)
-        self.item_vectors_ = vectors / np.where(norms > 0, norms, 1.0)  # cosine = dot product
-        self._set_events(X.users, X.items, X.timestamps, X.n_users)
-
-    def _set_events(self, users: np.ndarray, items: np.ndarray, times: np.ndarray, n_users: int) -> None:
-        """Store the events and derive ``position_`` (users x items, 1-based chronological rank of
-        the event in its user's history, ties by item index) and ``user_items_``."""
-        u, i, t = _first_events(np.asarray(users, np.int64), np.asarray(items, np.int64),
-                                np.asarray(times, np.int64))
-        self.events_ = {"users": u.astype(np.int32), "items": i.astype(np.int32), "times": t}
-        order = np.lexsort((i, t, u))  # by user, then (timestamp, item)
-        u, i = u[order], i[order]
-        starts = np.searchsorted(u, u, side="left")
-        rank = (np.arange(len(u)) - starts + 1).astype(np.float64)
-        shape = (int(n_users), self.n_items_)
-        self.position_ = sp.csr_matrix((rank, (u, i)), shape=shape)
-        self.user_items_ = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=shape)
-
-    def partial_fit(self, new_interactions: Interactions) -> SemanticBase:
-        """Append new events to the histories (a new user may appear; the catalogue is fixed, as
-        the item vectors are). Nothing is retrained: scores read the histories directly."""
-        self._check_fitted()
-        if new_interactions.n_items != self.n_items_:
-            raise ConfigError(f"{self.name}: new interactions have {new_interactions.n_items} item "
-                              f"columns, the model {self.n_items_}; refit with the new catalogue")
-        ev = self.events_
-        self._set_events(np.concatenate([ev["users"], new_interactions.users]),
-                         np.concatenate([ev["items"], new_interactions.items]),
-                         np.concatenate([ev["times"], new_interactions.timestamps]),
-                         max(self.position_.shape[0], new_interactions.n_users))
-        return self
+        self.item_vectors_ = unit_rows(item_embeddings, self.name)  # cosine = dot product
 
     def _state(self) -> dict[str, np.ndarray]:
-        ev = self.events_
-        return {"item_vectors": self.item_vectors_, "events.users": ev["users"],
-                "events.items": ev["items"], "events.times": ev["times"]}
+        return {"item_vectors": self.item_vectors_}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_vectors_ = arrays["item_vectors"]
-        self._set_events(arrays["events.users"], arrays["events.items"], arrays["events.times"],
-                         int(arrays["user_items.shape"][0]))
 
-    # -- histories ----------------------------------------------------------------------------
-    def _histories(self, users: np.ndarray, history: sp.csr_matrix) -> Histories:
-        """The items of each ``history`` row, oldest first, the ``max_history`` most recent kept.
+    def _histories(self, queries: HistoryBatch) -> HistoryBatch:
+        """The ``max_history`` most recent events of each history, oldest first."""
+        return queries.recent(None if self.max_history is None else int(self.max_history))
 
-        Order comes from the stored events; an item the model has no event for (a history passed
-        in for a new user, or one not yet given to ``partial_fit``) counts as more recent than all
-        known ones, ties by item index."""
-        rows = sp.csr_matrix(history, dtype=np.float64, copy=True)
-        rows.sum_duplicates()
-        rows.eliminate_zeros()
-        rows.data[:] = 1.0
-        known = users < self.position_.shape[0]
-        stored = self.position_[np.where(known, users, 0)]
-        stored = sp.diags(known.astype(np.float64)) @ stored
-        keyed = (rows + stored.multiply(rows)).tocsr()  # same pattern as rows: 1 + rank, 1 if unknown
-        keyed.sort_indices()
-        rank = np.rint(keyed.data - 1.0).astype(np.int64)
-        row_of = np.repeat(np.arange(keyed.shape[0]), np.diff(keyed.indptr))
-        unknown_key = np.int64(1 << 40) + keyed.indices  # after every known rank, by item index
-        order = np.lexsort((np.where(rank > 0, rank, unknown_key), row_of))
-        items = keyed.indices[order].astype(np.int64)
-        lengths = np.diff(keyed.indptr)
-        age = keyed.indptr[1:][row_of] - 1 - np.arange(len(items))  # row_of is sorted already
-        if self.max_history is not None:
-            keep = age < int(self.max_history)
-            items, age = items[keep], age[keep]
-            lengths = np.minimum(lengths, int(self.max_history))
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return Histories(items=items, age=age.astype(np.int64), indptr=indptr)
+
+def unit_rows(vectors: np.ndarray | None, name: str) -> np.ndarray:
+    """``vectors`` as float32 rows of unit norm (zero rows stay zero); refuses non-finite input."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # (n_items, d)
+    if vectors.ndim != 2 or not np.all(np.isfinite(vectors)):
+        raise ConfigError(f"{name}: item_embeddings must be a finite (n_items, d) array")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (n_items, 1)
+    return vectors / np.where(norms > 0, norms, 1.0)
 
 
 class SemanticRecommender(SemanticBase):
@@ -210,28 +133,24 @@ class SemanticRecommender(SemanticBase):
     name = "semantic"
     param_grid = {"half_life": [None, 5.0, 20.0]}
 
-    def _profiles(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    def _profiles(self, queries: HistoryBatch) -> np.ndarray:
         """Unit-norm user profiles (n, d); zero for users without history."""
-        h = self._histories(users, history)
+        h = self._histories(queries)
         weights = sp.csr_matrix((np.exp(log_recency(h.age, self.half_life)), (h.rows, h.items)),
-                                shape=(len(users), self.n_items_))
+                                shape=(len(queries), self.n_items_))
         profile = np.asarray(weights @ self.item_vectors_, dtype=np.float32)  # (n, d)
         norms = np.linalg.norm(profile, axis=1, keepdims=True)
         return profile / np.where(norms > 0, norms, 1.0)
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return self._profiles(users, history) @ self.item_vectors_.T  # (n, n_items)
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        return self._profiles(queries) @ self.item_vectors_.T  # (n, n_items)
 
-
-@dataclass(frozen=True)
-class Attribution:
-    """One history item behind a recommendation: its attention weight, its cosine similarity to
-    the candidate, and its age (events since; 0 = newest). ``dataclasses.asdict`` makes it JSON."""
-
-    item: int
-    weight: float
-    similarity: float
-    age: int
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """Each history item's share of the profile's cosine: recency weight x similarity."""
+        h = self._histories(query)
+        sim = self.item_vectors_[h.items] @ self.item_vectors_[item]
+        return Explanation(item, "history", self.name,
+                           top_evidence(h.items, np.exp(log_recency(h.age, self.half_life)) * sim))
 
 
 class SemanticAttentionRecommender(SemanticBase):
@@ -276,15 +195,15 @@ class SemanticAttentionRecommender(SemanticBase):
         if self.temperature is not None and float(self.temperature) <= 0:
             raise ConfigError(f"semantic-attn: temperature must be > 0 or None, got {self.temperature}")
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        h = self._histories(users, history)
+    def _score(self, queries: HistoryBatch) -> np.ndarray:
+        h = self._histories(queries)
         E = self.item_vectors_  # (n_items, d)
-        scores = np.zeros((len(users), self.n_items_), dtype=np.float32)
+        scores = np.zeros((len(queries), self.n_items_), dtype=np.float32)
         bias = log_recency(h.age, self.half_life)  # (m,)
         rows_per_block = max(1, BLOCK_ELEMENTS // max(self.n_items_, 1))
         lengths = np.diff(h.indptr)
         first = 0
-        while first < len(users):  # blocks of whole users, ~rows_per_block history rows each
+        while first < len(queries):  # blocks of whole users, ~rows_per_block history rows each
             stop = int(np.searchsorted(h.indptr, h.indptr[first] + rows_per_block, side="right")) - 1
             last = max(stop, first + 1)
             block = np.arange(first, last)[lengths[first:last] > 0]
@@ -296,19 +215,12 @@ class SemanticAttentionRecommender(SemanticBase):
             first = last
         return scores
 
-    def explain(self, user: int, item: int, *, top: int = 3,
-                history: sp.csr_matrix | None = None) -> list[Attribution]:
-        """The ``top`` history items with the most attention when scoring ``item`` for ``user``
-        (indices), heaviest first. Weights are over the whole (capped) history and sum to 1 there.
-        ``history`` (users x items rows, as in ``recommend``) replaces the fitted histories."""
-        self._check_fitted()
-        users = np.asarray([user], dtype=np.int64)
-        h = self._histories(users, self._history(users, history))
+    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+        """The history items with the most attention when scoring ``item``, heaviest first
+        (weights over the whole capped history; they sum to 1 there)."""
+        h = self._histories(query)
         if len(h.items) == 0:
-            return []
+            return Explanation(item, "model", self.name)
         sim = self.item_vectors_[h.items] @ self.item_vectors_[int(item)]  # (m,)
         weights = attention_weights(sim, log_recency(h.age, self.half_life), self.temperature)
-        order = np.lexsort((h.items, -weights))[:top]
-        return [Attribution(int(h.items[j]), float(weights[j]), float(sim[j]), int(h.age[j]))
-                for j in order]
-
+        return Explanation(item, "history", self.name, top_evidence(h.items, weights))

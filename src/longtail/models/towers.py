@@ -72,7 +72,8 @@ class UserTower(nn.Module):
             self.output.weight.copy_(torch.eye(dim))
         self.scale = 1.0 / math.sqrt(dim)
 
-    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+    def attention(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+        """Attention weights (B, L) over each window's slots (padding and empty windows: 0)."""
         pad = item_vectors.shape[0] - 1
         present = windows != pad  # (B, L)
         history = item_vectors[windows]  # (B, L, dim)
@@ -81,6 +82,14 @@ class UserTower(nn.Module):
         query = self.query(mean)  # (B, dim)
         logits = torch.einsum("bld,bd->bl", history, query) * self.scale + self.recency  # (B, L)
         logits = logits.masked_fill(~present, float("-inf"))
-        weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # (B, L); empty history: all 0
-        pooled = torch.einsum("bl,bld->bd", weights, history)  # (B, dim)
+        return torch.softmax(logits, dim=1).nan_to_num(0.0)
+
+    def project(self, vectors: Tensor) -> Tensor:
+        """The output map (linear, no bias), so ``user = sum_l w_l project(h_l)``: each history
+        item's share of a score is ``w_l <project(h_l), item>``."""
+        return self.output(vectors)
+
+    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+        weights = self.attention(item_vectors, windows)  # (B, L)
+        pooled = torch.einsum("bl,bld->bd", weights, item_vectors[windows])  # (B, dim)
         return self.output(pooled)

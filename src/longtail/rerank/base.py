@@ -9,7 +9,7 @@ term (relevance then only breaks its ties).
 Candidate rules (``prepare_candidates``):
 
 * a candidate counts only when its item id is >= 0 and its score is finite; NaN and ±inf scores
-  are dropped, as ``models.topk`` never returns them either;
+  are dropped, as ``common.topk`` never returns them either;
 * a duplicate item id keeps its best-scored occurrence (first in input order on equal scores);
 * fewer usable candidates than ``k``: the list is shorter, padded with item -1 and score -inf;
 * candidates are ordered by (score desc, input position), so a model's sorted list keeps its

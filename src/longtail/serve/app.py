@@ -30,13 +30,13 @@ STATUS = {NotFound: 404, Conflict: 409, Unavailable: 503}
 
 
 def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int = 1 << 20,
-               cold_threshold: float = 0.35, watch_s: float | None = None) -> FastAPI:
+               watch_s: float | None = None) -> FastAPI:
     """Load the artifact, replay the store, and return the app (ready before the first request).
 
     >>> app = create_app("out/model", "sqlite:///out/service.db")   # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)                # doctest: +SKIP
     """
-    config = ServiceConfig(Path(artifact_dir), store_url, max_body_bytes, cold_threshold, watch_s)
+    config = ServiceConfig(Path(artifact_dir), store_url, max_body_bytes, watch_s)
     service = Service(config)
 
     @asynccontextmanager

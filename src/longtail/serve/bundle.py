@@ -10,23 +10,29 @@ the model name and params, a fingerprint of the dataset files, the encoder finge
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from longtail.common.arrays import pack, unpack
+from longtail.common.files import sha256_files
+from longtail.data.dataset import load_dataset
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.artifact import ArtifactError, load_artifact, save_artifact
 from longtail.models.base import Recommender
+from longtail.models.registry import from_arrays, make_model
+from longtail.pipeline import TextFallback
+from longtail.text import DEFAULT_TEMPLATE, TextEncoder, embed_items
 
 KIND = "longtail-service"
 CATALOGUE = "catalogue.json"
 USERS = "users.json"
+MODEL_PREFIX = "model."  # the model's own arrays, nested in the artifact's (common.arrays.pack)
 FIT_ON = ("all", "train_valid")
 
 
@@ -54,17 +60,6 @@ class Bundle:
         return self.source.name
 
 
-def file_digest(paths: list[Path]) -> str:
-    """sha256 over the named files' bytes (names included), e.g. a dataset's tables."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 22):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def save_bundle(bundle: Bundle, path: str | Path) -> Path:
     """Write ``bundle`` as a new version of the artifact at ``path`` (atomic symlink flip)."""
     model_manifest, model_arrays = bundle.model.to_arrays()
@@ -73,7 +68,7 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
         raise ConfigError("bundle: item ids, titles, texts and embeddings differ in length")
     if model_manifest["n_items"] != n_items or bundle.train.n_items != n_items:
         raise ConfigError(f"bundle: model has {model_manifest['n_items']} items, catalogue {n_items}")
-    arrays = {f"model.{key}": value for key, value in model_arrays.items()}
+    arrays = pack(MODEL_PREFIX, model_arrays)
     arrays |= {
         "embeddings": np.ascontiguousarray(bundle.embeddings, dtype=np.float32),
         "popularity": bundle.popularity,
@@ -85,7 +80,7 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
         **bundle.manifest,
         "kind": KIND,
         "model": model_manifest["model"],
-        "params": model_manifest["params"],
+        "params": {k: v for k, v in bundle.model.get_params(deep=True).items() if not isinstance(v, Recommender)},
         "model_manifest": model_manifest,
         "n_items": n_items,
         "n_users": len(bundle.user_ids),
@@ -103,9 +98,10 @@ def _read(version_dir: Path) -> Bundle:
         raise ArtifactError(f"{version_dir}: not a service artifact (write one with `longtail train`)")
     catalogue = json.loads((version_dir / CATALOGUE).read_text(encoding="utf-8"))
     user_ids = json.loads((version_dir / USERS).read_text(encoding="utf-8"))
-    prefix = "model."
-    model = Recommender.from_arrays(
-        manifest["model_manifest"], {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    try:
+        model = from_arrays(manifest["model_manifest"], unpack(MODEL_PREFIX, arrays))
+    except ConfigError as exc:
+        raise ArtifactError(f"{version_dir.name}: {exc}") from exc
     n_items = len(catalogue["item_ids"])
     train = Interactions(arrays["train.users"], arrays["train.items"], arrays["train.timestamps"],
                          len(user_ids), n_items)
@@ -134,15 +130,14 @@ def load_bundle(path: str | Path, *, attempts: int = 3) -> Bundle:
 
 
 def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | None = None, *,
-                 fit_on: str = "all", min_rating: float = 4.0, template: str | None = None) -> Bundle:
+                 fit_on: str = "all", min_rating: float = 4.0, template: str | None = None,
+                 fallback: dict[str, Any] | None = None) -> Bundle:
     """Load ``dataset``, embed its items (cached), fit ``model_name`` on its positives.
 
     ``fit_on='all'`` fits on every positive (what a deployed model should know);
-    ``'train_valid'`` holds the protocol's test part out, to compare with ``evaluate``."""
-    from longtail.data import load_dataset
-    from longtail.models.registry import make_model
-    from longtail.text import DEFAULT_TEMPLATE, TextEncoder, embed_items
-
+    ``'train_valid'`` holds the protocol's test part out, to compare with ``evaluate``.
+    ``fallback``: the text fallback's settings (``longtail evaluate`` chooses them on valid and
+    writes them to metrics.json); the service ranks with them."""
     if fit_on not in FIT_ON:
         raise ConfigError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
     template = DEFAULT_TEMPLATE if template is None else template
@@ -155,9 +150,10 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
     model.fit(positives, item_embeddings=embeddings)
     manifest = {
         "dataset": {"name": ds.name, "min_rating": min_rating, "fit_on": fit_on,
-                    "fingerprint": file_digest([ds.raw.interactions_path, ds.raw.items_path])},
+                    "fingerprint": sha256_files([ds.raw.interactions_path, ds.raw.items_path])},
         "encoder": {"fingerprint": encoder.fingerprint, "template": template},
         "fit_seconds": round(time.perf_counter() - started, 3),
+        "pipeline": {"fallback": asdict(TextFallback(**(fallback or {})))},
     }
     return Bundle(manifest, model, [str(u) for u in ds.users.ids], [str(i) for i in ds.item_vocab.ids],
                   ds.items["title"].fillna("").astype(str).tolist(),

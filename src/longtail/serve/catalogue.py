@@ -58,12 +58,12 @@ class ReadWriteLock:
 
 
 class Catalogue:
-    """Item ids <-> indices, titles, texts, unit vectors, live popularity, and two indexes:
-    ``all`` (every item: ``/similar``) and ``cold`` (items the model cannot score: the semantic
-    blend of ``/recommend``). Indices ``< n_model`` are the model's columns."""
+    """Item ids <-> indices, titles, texts, unit vectors, live popularity, and the ``all`` index
+    (every item: ``/similar``). Indices ``< n_model`` are the model's columns; ``/recommend``
+    reads the vectors snapshot (the ranking pipeline's text fallback), not an index."""
 
     def __init__(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray,
-                 popularity: np.ndarray, cold: np.ndarray) -> None:
+                 popularity: np.ndarray) -> None:
         n, dim = vectors.shape
         self.n_model = n
         self.dim = dim
@@ -82,12 +82,6 @@ class Catalogue:
         # on a busy 2-core machine made a 10k-row search take ~20 ms instead of ~1 ms
         self.all = VectorIndex(dim, "exact", num_threads=1)
         self.all.add(np.arange(n), vectors)
-        # the cold index is scanned by every /recommend: float16 storage halves the bytes each scan
-        # streams (memory bandwidth, shared by the cores, is what concurrent requests wait on);
-        # search_cold re-scores what it returns from the float32 vectors, so scores stay exact
-        self.cold = VectorIndex(dim, "fp16", num_threads=1)
-        if len(cold):
-            self.cold.add(cold.astype(np.int64), vectors[cold])
 
     def __len__(self) -> int:
         return self._snap[1]
@@ -118,7 +112,6 @@ class Catalogue:
         self.texts.extend(texts)
         with self._index_lock.writing():
             self.all.add(new, vectors)
-            self.cold.add(new, vectors)  # the model has no column for a new item
             # published after its data, with the indexes: a reader sees whole items only, and a
             # search (read lock) never meets an id its snapshot does not hold
             self._snap = (buffer, n + m)
@@ -129,18 +122,3 @@ class Catalogue:
     def search_all(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         with self._index_lock.reading():
             return self.all.search(queries, k, exclude=exclude)
-
-    def search_cold(self, queries: np.ndarray, k: int, exclude: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` unscored items per query: found through the float16 index, returned with
-        their exact float32 cosines, best first (ties by smaller index), -1 / -inf padding."""
-        with self._index_lock.reading():
-            if len(self.cold) == 0:
-                return np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), -np.inf, np.float32)
-            ids, _ = self.cold.search(queries, k, exclude=exclude)
-            buffer, _ = self._snap
-        found = ids >= 0
-        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
-        rows, cols = np.nonzero(found)
-        scores[rows, cols] = np.einsum("ij,ij->i", buffer[ids[rows, cols]], queries[rows])
-        order = np.lexsort((np.where(found, ids, np.iinfo(np.int64).max), -scores), axis=1)
-        return np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)

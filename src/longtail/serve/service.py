@@ -55,7 +55,6 @@ class ServiceConfig:
     artifact: Path
     store: str
     max_body_bytes: int = 1 << 20
-    cold_threshold: float = 0.35
     watch_s: float | None = None
 
 

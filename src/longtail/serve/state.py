@@ -15,8 +15,7 @@ import numpy as np
 
 from longtail.data.buckets import popularity_buckets
 from longtail.errors import LongtailError
-from longtail.models.base import UNSCORED
-from longtail.rerank import item_groups
+from longtail.pipeline import TextFallback
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.catalogue import Catalogue
 from longtail.serve.histories import Histories
@@ -28,15 +27,6 @@ logger = logging.getLogger(__name__)
 Encode = Callable[["LiveState", list[str], list[str], list[str]], np.ndarray]
 
 
-def _probe_unscored(bundle: Bundle) -> np.ndarray:
-    """Items the model leaves ``UNSCORED`` for an empty history: the cold items of a CF model
-    (none for a text model). They are the ones the semantic blend scores instead."""
-    model, n_items = bundle.model, len(bundle.item_ids)
-    rows = Histories.model_rows(0, np.zeros(0, dtype=np.int64), n_items)
-    scores = np.asarray(model.score([0], history=rows))[0]
-    return np.flatnonzero(scores <= UNSCORED / 2).astype(np.int64)
-
-
 class LiveState:
     """What requests read: model, catalogue (+ indexes), users and histories."""
 
@@ -44,17 +34,17 @@ class LiveState:
         self.bundle = bundle
         self.model = bundle.model
         self.catalogue = Catalogue(bundle.item_ids, bundle.titles, bundle.texts, bundle.embeddings,
-                                   bundle.popularity, _probe_unscored(bundle))
+                                   bundle.popularity)
         self.histories = Histories(bundle.user_ids, bundle.train)
         self.lock = self.histories.lock
         self.last_event_seq = 0
         self.last_item_seq = 0
         self.events_skipped = 0
         self.items_skipped = 0
-        # head (0) / long tail (1) per artifact item, for the calibration and xQuAD re-rankers
-        self.groups = item_groups(popularity_buckets(bundle.popularity))
-        # text models score by cosine similarity: new items join them on the same scale
-        self.cosine_scores = getattr(self.model, "item_vectors_", None) is not None
+        # head / tail / cold per artifact item, for the calibration and xQuAD re-rankers
+        self.buckets = popularity_buckets(bundle.popularity)
+        # the text fallback chosen for this model on valid (``longtail evaluate``), stored by ``train``
+        self.fallback = TextFallback(**bundle.manifest.get("pipeline", {}).get("fallback", {}))
 
     @property
     def encoder_fingerprint(self) -> str:

@@ -26,6 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
+from longtail.common.files import atomic_writer
+
 logger = logging.getLogger(__name__)
 
 MAGIC = b"LTEMB\x00\x00\x01"
@@ -75,17 +77,10 @@ def _write_shard(path: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
     checksum = hashlib.sha256(body_keys)
     checksum.update(body_vectors)
     header = _HEADER.pack(MAGIC, len(keys), vectors.shape[1], 0, checksum.digest())
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(header)
-            handle.write(body_keys)
-            handle.write(body_vectors)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_writer(path) as handle:
+        handle.write(header)
+        handle.write(body_keys)
+        handle.write(body_vectors)
 
 
 def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:

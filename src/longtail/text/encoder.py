@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from longtail.common.files import atomic_write_text, sha256_file
 from longtail.errors import ConfigError, LongtailError
 from longtail.text.cache import cache_home
 
@@ -74,21 +75,13 @@ def _model_files(path: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(path).as_posix())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_digest(path: Path) -> str:
     """sha256 of a model file. Big files (weights: ~0.1 s per 100 MB) are hashed once per machine:
     the digest is memoised in ``$LONGTAIL_CACHE/file-digests.json`` under (path, size, mtime,
     inode), like git's stat cache, so a changed file is hashed again."""
     stat = path.stat()
     if stat.st_size < _MEMO_MIN_BYTES:
-        return _sha256(path)
+        return sha256_file(path)
     key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
     memo_path = cache_home() / "file-digests.json"
     try:
@@ -97,14 +90,13 @@ def _file_digest(path: Path) -> str:
             return memo[key]
     except (OSError, ValueError):
         memo = {}
-    digest = _sha256(path)
+    digest = sha256_file(path)
     try:  # best effort: a read-only home only costs the hashing next time
         memo = memo if isinstance(memo, dict) else {}
         memo[key] = digest
         memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(memo, indent=0, sort_keys=True))
-        os.replace(tmp, memo_path)
+        # no fsync: a memo lost in a crash only costs hashing the file again
+        atomic_write_text(memo_path, json.dumps(memo, indent=0, sort_keys=True), fsync=False)
     except OSError:
         pass
     return digest

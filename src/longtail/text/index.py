@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,6 +28,7 @@ from typing import Any, Self
 import faiss
 import numpy as np
 
+from longtail.common.files import atomic_writer
 from longtail.errors import ConfigError, LongtailError
 
 KINDS = ("exact", "fp16", "hnsw", "ivf")
@@ -310,16 +309,9 @@ class VectorIndex:
         meta = {"format": FORMAT, "config": asdict(self.config), "ids": len(self)}
         blob = faiss.serialize_index(self._index) if self._index is not None else np.zeros(0, np.uint8)
         slots = np.fromiter(self._slot.items(), dtype=np.dtype((np.int64, 2)), count=len(self._slot))
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with tmp.open("wb") as handle:
-                np.savez(handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                         faiss=blob, labels=self._labels, alive=self._alive, slots=slots.reshape(-1, 2))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_writer(path) as handle:
+            np.savez(handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                     faiss=blob, labels=self._labels, alive=self._alive, slots=slots.reshape(-1, 2))
         return path
 
     @classmethod

@@ -20,7 +20,7 @@ import pandas as pd
 from rich.table import Table
 
 from longtail.errors import ConfigError
-from longtail.models.topk import topk
+from longtail.common.topk import topk
 
 MIN_TITLE_SCORE = 85.0  # ~ one typo in a short title (fuzz.ratio is 0..100)
 _YEAR = re.compile(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$")

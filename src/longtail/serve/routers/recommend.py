@@ -8,7 +8,7 @@ from anyio.to_thread import run_sync
 from fastapi import APIRouter, Response
 
 from longtail.serve.deps import ReadKey, ServiceDep
-from longtail.serve.ranking import COLD_USER_RERANK, explain, recommend, rerank_of
+from longtail.serve.ranking import explain, recommend, rerank_of
 from longtail.serve.routers.errors import AUTH_ERRORS
 from longtail.serve.schemas import RecommendedItem, RecommendRequest, RecommendResponse
 from longtail.serve.service import Service
@@ -19,21 +19,18 @@ router = APIRouter(tags=["recommend"])
 def answer(body: RecommendRequest, service: Service) -> RecommendResponse:
     """The response to ``body`` (what the endpoint computes, without HTTP; benchmarks call it)."""
     state = service.state  # one whole state for this request, even if a swap happens meanwhile
-    picks = recommend(state, body.user_id, body.k, exclude_seen=body.exclude_seen,
-                      rerank=rerank_of(body.rerank, body.diversity),
-                      cold_user_rerank=COLD_USER_RERANK if body.rerank is None and body.diversity is None else None,
-                      cold_threshold=service.config.cold_threshold)
-    u = state.histories.index_of(body.user_id)
+    query, picks = recommend(state, body.user_id, body.k, exclude_seen=body.exclude_seen,
+                             rerank=rerank_of(body.rerank, body.diversity))
     catalogue = state.catalogue
     return RecommendResponse(
         user_id=body.user_id,
-        known_user=u is not None,
-        history_size=len(state.histories.history(u)),
+        known_user=state.histories.index_of(body.user_id) is not None,
+        history_size=len(query.items),
         model=state.model.name,
         artifact=state.bundle.version,
         items=[RecommendedItem(item_id=catalogue.ids[p.item], title=catalogue.titles[p.item], score=p.score,
                                rank=r + 1, source=p.source, explanation=explain(state, p),
-                               because=None if p.because is None else catalogue.ids[p.because])
+                               because=catalogue.ids[p.explanation.evidence[0].item] if p.explanation.evidence else None)
                for r, p in enumerate(picks)],
     )
 
@@ -42,10 +39,11 @@ def answer(body: RecommendRequest, service: Service) -> RecommendResponse:
 async def post_recommend(body: RecommendRequest, service: ServiceDep) -> Response:
     """Top-``k`` items for a user from their live history (training positives + events posted).
 
-    Items the model cannot score (cold in training, or posted since) compete through their text
-    similarity to the user's history; a user without history gets popular items diversified by
-    MMR. ``rerank`` (mmr, dpp, calibrated, xquad) and/or ``diversity`` re-rank the list; ranks are
-    then the re-ranker's, scores stay the model's (or the blend's)."""
+    The list is the ranking pipeline's, the same one ``longtail evaluate`` measures: items the
+    model cannot score (cold in training, or posted since) compete through the artifact's text
+    fallback; a user without history gets the most popular items. ``rerank`` (mmr, dpp,
+    calibrated, xquad) and/or ``diversity`` re-rank the list; ranks and scores are then the
+    re-ranker's. Explanations are the model's own (or the fallback's)."""
     # at most one computation per core: queued requests wait their turn (FIFO) instead of
     # interleaving, which stretched every request and thrashed the caches under load
     result = await run_sync(partial(answer, body, service), limiter=service.compute_limiter)

@@ -1,0 +1,126 @@
+"""Atomic file writes and sha256 checksums of files.
+
+Every writer here writes to a temporary file in the destination's own folder (same filesystem, so
+the rename is atomic), named ``.<name>.<random hex>.tmp`` (hidden, and never matching a glob on the
+real name's suffix), flushes and fsyncs it, then ``os.replace``s it over the destination and
+fsyncs the folder where the platform allows. A reader therefore sees the old file or the new one,
+never a half-written one; on any error (the caller's included) the temporary file is removed and
+the destination is left as it was. Folders are not created: the caller makes ``path.parent``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "fsync_dir", "sha256_file",
+           "sha256_files", "temp_path"]
+
+_BLOCK = 1 << 22  # 4 MiB per read when hashing
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh hidden temporary name beside ``path``: ``.<name>.<uuid hex>.tmp``."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def fsync_dir(path: str | Path) -> None:
+    """fsync the folder ``path`` so a rename or new entry in it survives a crash. A no-op where
+    folders cannot be opened or fsync'd (Windows, some network filesystems)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@overload
+def atomic_writer(path: str | Path, mode: Literal["wb"] = "wb", *, encoding: None = None,
+                  fsync: bool = True) -> AbstractContextManager[BinaryIO]: ...
+@overload
+def atomic_writer(path: str | Path, mode: Literal["w"], *, encoding: str = "utf-8",
+                  fsync: bool = True) -> AbstractContextManager[TextIO]: ...
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "wb", *, encoding: str | None = None,
+                  fsync: bool = True) -> Iterator[IO[Any]]:
+    """Stream into ``path`` atomically: yields an open handle on a temporary file beside it
+    (``mode`` ``"wb"``: binary; ``"w"``: text in ``encoding``, utf-8 by default), which replaces
+    ``path`` when the block ends without an error and is deleted when it raises.
+
+    ``fsync=False`` skips the file and folder fsyncs (still atomic, not durable across a power
+    cut: for caches whose loss only costs recomputation).
+
+    >>> with atomic_writer(path) as handle:  # doctest: +SKIP
+    ...     np.savez(handle, x=x)
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_writer mode must be 'wb' or 'w', got {mode!r}")
+    if mode == "wb" and encoding is not None:
+        raise ValueError("binary mode takes no encoding")
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        # "x": exclusive create, so a clashing name fails rather than sharing a file
+        with (tmp.open("xb") if mode == "wb" else tmp.open("x", encoding=encoding or "utf-8")) as handle:
+            yield handle
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
+    """Replace ``path`` with ``data`` atomically (see the module docstring); returns ``path``."""
+    path = Path(path)
+    with atomic_writer(path, "wb", fsync=fsync) as handle:
+        handle.write(data)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, fsync: bool = True) -> Path:
+    """Replace ``path`` with ``text`` encoded as ``encoding``, atomically; returns ``path``."""
+    path = Path(path)
+    with atomic_writer(path, "w", encoding=encoding, fsync=fsync) as handle:
+        handle.write(text)
+    return path
+
+
+def sha256_file(path: str | Path, *, block: int = _BLOCK) -> str:
+    """Hex sha256 of the file's bytes, read ``block`` bytes at a time (constant memory)."""
+    digest = hashlib.sha256()
+    _feed(digest, Path(path), block)
+    return digest.hexdigest()
+
+
+def sha256_files(paths: Iterable[str | Path], *, block: int = _BLOCK) -> str:
+    """Hex sha256 over several files, in sorted path order: for each, its name (not its folder),
+    a NUL byte, then its bytes. A fingerprint of a set of files, e.g. a dataset's tables."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode() + b"\0")
+        _feed(digest, path, block)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, path: Path, block: int) -> None:
+    """Update ``digest`` with the bytes of ``path``, ``block`` bytes at a time."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)

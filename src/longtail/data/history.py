@@ -1,0 +1,163 @@
+"""The query every model scores: a batch of user histories that keeps order and time.
+
+In the spirit of LensKit's ``RecQuery`` / ``ItemList``: a model is asked "what next, after these
+items, in this order?", never "what for row 17 of the matrix you were fitted on". ``evaluate``
+builds the batch from a split, the service from its store, a library user from lists of item ids;
+all three reach the models through the same type, so what is served is what is measured.
+
+Rows are flattened like CSR: the events of row ``r`` are ``indptr[r]:indptr[r + 1]``, oldest first,
+ties by item index (the protocol's order). Each (row, item) appears once: its earliest event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from longtail.data.interactions import Interactions
+from longtail.errors import ConfigError
+
+
+def first_events(users: np.ndarray, items: np.ndarray, times: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One event per (user, item), its earliest (the protocol's duplicate rule), sorted by
+    (user, item). Returns int64 (users, items, times)."""
+    users, items, times = (np.asarray(a, np.int64) for a in (users, items, times))
+    order = np.lexsort((times, items, users))
+    u, i, t = users[order], items[order], times[order]
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
+    return u[first], i[first], t[first]
+
+
+@dataclass(frozen=True, eq=False)
+class HistoryBatch:
+    """Ordered histories of ``n`` users (see the module docstring).
+
+    ``users`` holds each row's user index in the dataset or service vocabulary, or -1 for a user
+    nobody indexed; models never read fitted per-user state through it (scores come from the
+    history alone); it is there for bookkeeping and explanations.
+    """
+
+    items: np.ndarray  # (m,) int64 item indices, rows concatenated, oldest first
+    times: np.ndarray  # (m,) int64 timestamps (or sequence positions)
+    indptr: np.ndarray  # (n + 1,) int64
+    n_items: int  # catalogue size the item indices refer to
+    users: np.ndarray  # (n,) int64, -1 = unknown
+    weights: np.ndarray | None = None  # (m,) float32 per-event weight (None: all 1)
+
+    def __post_init__(self) -> None:
+        if len(self.indptr) != len(self.users) + 1 or int(self.indptr[-1]) != len(self.items):
+            raise ConfigError("HistoryBatch: indptr must have n + 1 entries ending at len(items)")
+        if len(self.times) != len(self.items) or (self.weights is not None and len(self.weights) != len(self.items)):
+            raise ConfigError("HistoryBatch: items, times and weights must have the same length")
+        if len(self.items) and (int(self.items.min()) < 0 or int(self.items.max()) >= self.n_items):
+            raise ConfigError(f"HistoryBatch: item indices must lie in [0, {self.n_items})")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_events(cls, rows: np.ndarray, items: np.ndarray, times: np.ndarray, n_rows: int, n_items: int,
+                    *, users: np.ndarray | None = None) -> HistoryBatch:
+        """From parallel event arrays (``rows`` in [0, n_rows)); duplicates keep their earliest
+        event; each row ordered by (time, item)."""
+        r, i, t = first_events(rows, items, times)
+        order = np.lexsort((i, t, r))
+        r, i, t = r[order], i[order], t[order]
+        indptr = np.zeros(int(n_rows) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(r, minlength=int(n_rows)), out=indptr[1:])
+        users = np.full(int(n_rows), -1, np.int64) if users is None else np.asarray(users, np.int64)
+        return cls(i, t, indptr, int(n_items), users)
+
+    @classmethod
+    def from_interactions(cls, X: Interactions, users: np.ndarray | Sequence[int] | None = None) -> HistoryBatch:
+        """The histories in ``X`` of ``users`` (indices; all of X's users if None), in that order."""
+        users = np.arange(X.n_users, dtype=np.int64) if users is None else np.asarray(users, np.int64)
+        row_of = np.full(X.n_users, -1, dtype=np.int64)
+        row_of[users] = np.arange(len(users))
+        rows = row_of[X.users]
+        keep = rows >= 0
+        return cls.from_events(rows[keep], X.items[keep], X.timestamps[keep], len(users), X.n_items,
+                               users=users)
+
+    @classmethod
+    def from_lists(cls, histories: Sequence[Sequence[int]], n_items: int, *,
+                   times: Sequence[Sequence[int]] | None = None) -> HistoryBatch:
+        """From item-index lists, each oldest first (``times`` default: the list position)."""
+        lengths = np.asarray([len(h) for h in histories], dtype=np.int64)
+        items = np.concatenate([np.asarray(h, np.int64) for h in histories]) if len(histories) else np.zeros(0, np.int64)
+        if times is None:
+            stamps = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if len(lengths) else items
+        else:
+            stamps = np.concatenate([np.asarray(t, np.int64) for t in times]) if len(times) else items
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        if len(items) and (items.min() < 0 or items.max() >= n_items):
+            raise ConfigError(f"history item indices must lie in [0, {n_items})")
+        return cls.from_events(rows, items, stamps, len(lengths), n_items)
+
+    # -- views --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """(m,) row of each event."""
+        return np.repeat(np.arange(len(self)), self.lengths)
+
+    @property
+    def age(self) -> np.ndarray:
+        """(m,) events after this one in its row (0 = the most recent)."""
+        return np.repeat(self.indptr[1:], self.lengths) - 1 - np.arange(len(self.items))
+
+    def row(self, r: int) -> np.ndarray:
+        """Item indices of row ``r``, oldest first."""
+        return self.items[self.indptr[r]:self.indptr[r + 1]]
+
+    def __getitem__(self, rows: slice | np.ndarray | Sequence[int]) -> HistoryBatch:
+        """The sub-batch of the given rows, in that order."""
+        picked = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, np.int64)
+        lengths = self.lengths[picked]
+        starts = self.indptr[picked]
+        index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        weights = None if self.weights is None else self.weights[index]
+        return HistoryBatch(self.items[index], self.times[index], indptr, self.n_items, self.users[picked], weights)
+
+    def recent(self, max_events: int | None) -> HistoryBatch:
+        """Only the ``max_events`` most recent events of each row (None: unchanged)."""
+        if max_events is None:
+            return self
+        keep = self.age < int(max_events)
+        lengths = np.minimum(self.lengths, int(max_events))
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        weights = None if self.weights is None else self.weights[keep]
+        return HistoryBatch(self.items[keep], self.times[keep], indptr, self.n_items, self.users, weights)
+
+    def with_catalogue(self, n_items: int) -> HistoryBatch:
+        """The same histories restricted to items ``< n_items`` (a model fitted on a smaller
+        catalogue than the service's live one sees only the items it knows)."""
+        if n_items >= self.n_items and not (len(self.items) and self.items.max() >= n_items):
+            return HistoryBatch(self.items, self.times, self.indptr, int(n_items), self.users, self.weights)
+        keep = self.items < n_items
+        lengths = np.bincount(self.rows[keep], minlength=len(self))
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        weights = None if self.weights is None else self.weights[keep]
+        return HistoryBatch(self.items[keep], self.times[keep], indptr, int(n_items), self.users, weights)
+
+    def csr(self, n_items: int | None = None, *, dtype: type = np.float32) -> sp.csr_matrix:
+        """(n, n_items) matrix with each event's weight (1 when unweighted): order is lost here,
+        so only order-free models (item-item, linear, walks) read it."""
+        n_items = self.n_items if n_items is None else int(n_items)
+        data = np.ones(len(self.items), dtype) if self.weights is None else self.weights.astype(dtype)
+        matrix = sp.csr_matrix((data, self.items.astype(np.int32), self.indptr), shape=(len(self), n_items))
+        matrix.sort_indices()
+        return matrix
+
+
+__all__ = ["HistoryBatch", "first_events"]
