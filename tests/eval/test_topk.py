@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from longtail.models.topk import topk
+from longtail.common.topk import topk
 
 
 @settings(max_examples=60, deadline=None)

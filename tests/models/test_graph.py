@@ -1,6 +1,6 @@
-"""Item graph recommender on real interactions: ml-latest-small's training positives of its first 150
-users on its first 3000 items (a third of them then cold), with random unit vectors standing in for
-the text (what the walk does with edges does not depend on what the text says)."""
+"""Item graph recommender on real interactions: the ``movies`` slice of ml-latest-small (150 users,
+3,000 items, a third of them cold), with random unit vectors standing in for the text (what the walk
+does with edges does not depend on what the text says)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from model_helpers import MovieSlice
 
-from longtail.data import load_dataset
-from longtail.data.interactions import Interactions
+from longtail.data.dataset import Dataset
+from longtail.data.history import HistoryBatch
 from longtail.errors import ConfigError
-from longtail.models import Recommender, make_model
+from longtail.models import make_model
 from longtail.models.graph import GraphRecommender, personalized_pagerank, transition_matrix
-
-N_USERS, N_ITEMS = 150, 3000
 
 
 class Catalogue:
-    def __init__(self) -> None:
-        dataset = load_dataset("ml-latest-small")
-        train = dataset.train
-        self.item_ids = np.asarray(dataset.item_vocab.ids)[:N_ITEMS]
-        keep = (train.users < N_USERS) & (train.items < N_ITEMS)
-        self.data = Interactions(train.users[keep], train.items[keep], train.timestamps[keep],
-                                 N_USERS, N_ITEMS)
-        rng = np.random.default_rng(0)
-        vectors = rng.standard_normal((N_ITEMS, 16)).astype(np.float32)
-        self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.cold = np.flatnonzero(self.data.item_counts() == 0)
+    def __init__(self, movies: MovieSlice, item_ids: np.ndarray) -> None:
+        self.data, self.movies = movies.X, movies
+        self.item_ids = item_ids[: self.data.n_items]
+        self.vectors = movies.random_vectors(16)
+        self.cold = movies.cold
 
     def with_twin(self, user: int) -> tuple[np.ndarray, int]:
         """Vectors where one cold item is a near-copy of ``user``'s first history item."""
@@ -41,8 +34,8 @@ class Catalogue:
 
 
 @pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return Catalogue()
+def catalogue(movies: MovieSlice, ml: Dataset) -> Catalogue:
+    return Catalogue(movies, np.asarray(ml.item_vocab.ids))
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +47,26 @@ def test_cold_items_are_reached_through_semantic_edges(catalogue: Catalogue) -> 
     user = 3
     vectors, twin = catalogue.with_twin(user)
     mixed = GraphRecommender(k=20, semantic_weight=0.5).fit(catalogue.data, item_embeddings=vectors)
-    scores = mixed.score([user])[0]
+    query = catalogue.movies.queries([user])
+    scores = mixed.score(query)[0]
     assert scores[twin] > 0
-    items, _ = mixed.recommend([user], k=100)
+    items, _ = mixed.recommend(query, k=100)
     assert twin in items[0]  # a cold item, known only by its text, is recommended
     assert np.any(scores[catalogue.cold] > 0)
+    why = mixed.explain(query, np.array([[twin]]))[0][0]
+    assert why.evidence[0].item == catalogue.data.csr[user].indices[0]  # the walk came from its twin
     cf_only = GraphRecommender(k=20, semantic_weight=0.0).fit(catalogue.data, item_embeddings=vectors)
-    np.testing.assert_array_equal(cf_only.score([user])[0][catalogue.cold], 0.0)
+    np.testing.assert_array_equal(cf_only.score(query)[0][catalogue.cold], 0.0)
 
 
 def test_pagerank_rows_are_distributions(model: GraphRecommender, catalogue: Catalogue) -> None:
-    users = np.flatnonzero(catalogue.data.user_counts() > 0)[:20]
+    users = catalogue.movies.users[:20]
     ranks = personalized_pagerank(catalogue.data.csr[users], model.transition_, restart=0.3, iterations=10)
     assert ranks.shape == (20, catalogue.data.n_items) and np.all(ranks >= 0)
     np.testing.assert_allclose(ranks.sum(axis=1), 1.0, rtol=1e-4)
     unpenalised = GraphRecommender(k=20, beta=0.0, restart=0.3).fit(
         catalogue.data, item_embeddings=catalogue.vectors)
-    np.testing.assert_allclose(unpenalised.score(users), ranks, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(unpenalised.score(catalogue.movies.queries(users)), ranks, rtol=1e-5, atol=1e-9)
     empty = personalized_pagerank(sp.csr_matrix((1, catalogue.data.n_items)), model.transition_, 0.3, 5)
     assert not empty.any()
 
@@ -98,29 +94,19 @@ def test_edge_export_round_trips(model: GraphRecommender, catalogue: Catalogue, 
         rebuilt = sp.csr_matrix((part["weight"].astype(np.float32), (rows, cols)), shape=(n, n))
         assert (rebuilt != expected).nnz == 0
         assert (expected != expected.T).nnz == 0  # undirected: both directions are listed
-    cold_rows = np.isin(table["src_item_id"], catalogue.item_ids[catalogue.cold])
+    cold_rows = table["src_item_id"].isin(set(catalogue.item_ids[catalogue.cold]))
     assert set(table.loc[cold_rows, "kind"]) == {"semantic"}
 
 
-def test_save_load_identical(model: GraphRecommender, tmp_path) -> None:
-    model.save(tmp_path / "graph")
-    loaded = Recommender.load(tmp_path / "graph")
-    users = np.arange(N_USERS)
-    for a, b in zip(model.recommend(users, k=20), loaded.recommend(users, k=20), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_partial_fit_extends_histories_only(catalogue: Catalogue) -> None:
-    model = GraphRecommender(k=20).fit(catalogue.data, item_embeddings=catalogue.vectors)
-    transition = model.transition_.copy()
-    before = model.recommend([5], k=5)[0][0]
-    new = Interactions(np.array([5, N_USERS + 3], np.int32), np.array([before[0], 7], np.int32),
-                       np.array([2_000_000_000] * 2, np.int64), N_USERS + 4, catalogue.data.n_items)
-    model.partial_fit(new)
-    after = model.recommend([5, N_USERS + 3], k=5)[0]
+def test_new_events_need_no_refit(model: GraphRecommender, catalogue: Catalogue) -> None:
+    """The query carries the history: an event appended to it (or a history nobody was fitted on)
+    moves the walk's start, the graph stays as fitted."""
+    user = catalogue.movies.queries([5])
+    before = model.recommend(user, k=5)[0][0]
+    longer = HistoryBatch.from_lists([[*user.row(0), before[0]], [7]], catalogue.data.n_items)
+    after = model.recommend(longer, k=5)[0]
     assert before[0] not in after[0] and 7 not in after[1]
-    assert model.user_items_.shape == (N_USERS + 4, catalogue.data.n_items)
-    assert (model.transition_ != transition).nnz == 0  # the graph stays as fitted
+    assert not np.array_equal(after[0], before)
 
 
 def test_grid_and_params_are_checked(catalogue: Catalogue) -> None:

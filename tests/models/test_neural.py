@@ -1,39 +1,38 @@
-"""Neural two-tower model on real interactions: ml-latest-small's training positives of its first 150
-users on its first 3000 items (a third of them cold), random unit vectors standing in for the text,
-a tiny network and two epochs so that every fit takes about a second."""
+"""Neural two-tower model on real interactions: the ``movies`` slice of ml-latest-small (150 users,
+3,000 items, a third of them cold). Mechanics run on random unit vectors standing in for the text
+and a tiny network (two epochs, about a second a fit); what the model learns is measured with the
+real text vectors on the users' held-out next items."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from model_helpers import MovieSlice
 
-from longtail.data import load_dataset
-from longtail.data.interactions import Interactions
+from longtail.data.history import HistoryBatch
 from longtail.errors import ConfigError
 from longtail.models import Recommender, make_model
 from longtail.models.neural import NEURAL_MODELS, NeuralRecommender
 from longtail.models.towers import history_windows
 
-N_USERS, N_ITEMS = 150, 3000
 TINY = {"dim": 16, "epochs": 2, "batch_size": 256, "max_history": 20, "num_threads": 1}
+LEARNS = {"dim": 32, "epochs": 8, "max_history": 20, "num_threads": 1}  # enough to learn the slice
 
 
 class Catalogue:
-    def __init__(self) -> None:
-        train = load_dataset("ml-latest-small").train
-        keep = (train.users < N_USERS) & (train.items < N_ITEMS)
-        self.data = Interactions(train.users[keep], train.items[keep], train.timestamps[keep],
-                                 N_USERS, N_ITEMS)
+    def __init__(self, movies: MovieSlice) -> None:
+        self.movies, self.data = movies, movies.X
         counts = self.data.item_counts()
         self.cold = np.flatnonzero(counts == 0)
         self.warm = np.flatnonzero(counts > 0)
         self.head = self.warm[np.argsort(-counts[self.warm], kind="stable")][: len(self.warm) // 5]
-        vectors = np.random.default_rng(0).standard_normal((N_ITEMS, 32)).astype(np.float32)
+        vectors = movies.random_vectors(32)
         vectors[self.cold[1]] = vectors[self.cold[0]]  # two cold items with the same text
         vectors[self.cold[2]] = vectors[self.warm[0]]  # a cold item with a warm item's text
-        self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.users = np.flatnonzero(self.data.user_counts() > 0)
+        self.vectors = vectors
+        self.users = movies.users
+        self.queries = movies.queries()
 
     def fit(self, name: str = "neural-softmax", **params: object) -> NeuralRecommender:
         model = make_model(name, **{**TINY, **params})
@@ -41,13 +40,22 @@ class Catalogue:
 
 
 @pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return Catalogue()
+def catalogue(movies: MovieSlice) -> Catalogue:
+    return Catalogue(movies)
 
 
 @pytest.fixture(scope="module")
 def model(catalogue: Catalogue) -> NeuralRecommender:
     return catalogue.fit()
+
+
+def next_item_recall(model: Recommender, movies: MovieSlice, k: int = 20) -> float:
+    """Mean recall@k of the users' held-out (test) items, ranked from their history."""
+    users = np.intersect1d(movies.heldout.active_users(), movies.users)
+    items, _ = model.recommend(movies.queries(users), k=k)
+    relevant = movies.heldout.csr[users]
+    return float(np.mean([np.isin(items[r], relevant[r].indices).sum() / min(k, relevant[r].nnz)
+                          for r in range(len(users))]))
 
 
 def test_history_windows_are_right_aligned_per_user() -> None:
@@ -71,8 +79,8 @@ def test_registry_names_fix_the_loss(catalogue: Catalogue) -> None:
 def test_fit_is_deterministic(model: NeuralRecommender, catalogue: Catalogue) -> None:
     again = catalogue.fit()
     np.testing.assert_array_equal(model.item_factors_, again.item_factors_)
-    np.testing.assert_array_equal(model.recommend(catalogue.users, k=20)[0],
-                                  again.recommend(catalogue.users, k=20)[0])
+    np.testing.assert_array_equal(model.recommend(catalogue.queries, k=20)[0],
+                                  again.recommend(catalogue.queries, k=20)[0])
     other_seed = catalogue.fit(seed=1)
     assert not np.array_equal(model.item_factors_, other_seed.item_factors_)
 
@@ -82,44 +90,41 @@ def test_cold_items_are_scored_by_their_text_alone(model: NeuralRecommender, cat
     np.testing.assert_array_equal(factors[catalogue.cold[0]], factors[catalogue.cold[1]])
     # same text as a warm item, but no learned residual
     assert not np.allclose(factors[catalogue.cold[2]], factors[catalogue.warm[0]])
-    scores = model.score(catalogue.users)
+    scores = model.score(catalogue.queries)
     assert np.all(np.isfinite(scores[:, catalogue.cold]))
-    items, _ = model.recommend(catalogue.users, k=100)
+    items, _ = model.recommend(catalogue.queries, k=100)
     assert np.isin(items, catalogue.cold).any()  # cold items compete for the lists
 
 
 def test_logit_adjustment_recommends_less_head(model: NeuralRecommender, catalogue: Catalogue) -> None:
     adjusted = catalogue.fit("neural-la", tau=1.0)
-    share = [np.isin(m.recommend(catalogue.users, k=20)[0], catalogue.head).mean() for m in (model, adjusted)]
+    share = [np.isin(m.recommend(catalogue.queries, k=20)[0], catalogue.head).mean() for m in (model, adjusted)]
     assert share[1] < share[0]
 
 
-def test_save_load_identical(model: NeuralRecommender, catalogue: Catalogue, tmp_path) -> None:
-    model.save(tmp_path / "neural")
-    loaded = Recommender.load(tmp_path / "neural")
-    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
-    for a, b in zip(model.recommend(catalogue.users, k=20), loaded.recommend(catalogue.users, k=20),
-                    strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_partial_fit_extends_histories_without_training(catalogue: Catalogue) -> None:
-    model = catalogue.fit()
+def test_the_newest_event_moves_the_user_without_training(model: NeuralRecommender, catalogue: Catalogue) -> None:
+    """The user tower reads the query's history: an event appended to it is excluded and moves
+    the rest of the list; nothing is refitted."""
     factors = model.item_factors_.copy()
-    user = int(catalogue.users[0])
-    before, _ = model.recommend([user], k=10)
-    new = Interactions(np.array([user], np.int32), np.array([before[0, 0]], np.int32),
-                       np.array([2_000_000_000], np.int64), N_USERS, N_ITEMS)
-    after, _ = model.partial_fit(new).recommend([user], k=10)
+    user = catalogue.queries[[0]]
+    before, _ = model.recommend(user, k=10)
+    longer = HistoryBatch.from_lists([[*user.row(0), before[0, 0]]], catalogue.data.n_items)
+    after, _ = model.recommend(longer, k=10)
     assert before[0, 0] not in after[0]
     assert not np.array_equal(before[0, 1:], after[0, :9])  # the newest event moved the user
     np.testing.assert_array_equal(model.item_factors_, factors)
 
 
-def test_sampled_softmax_above_the_limit(model: NeuralRecommender, catalogue: Catalogue) -> None:
-    sampled = catalogue.fit(max_full_softmax=100, n_negatives=64)
-    assert np.all(np.isfinite(sampled.item_factors_))
-    assert not np.allclose(sampled.item_factors_, model.item_factors_)
+@pytest.mark.parametrize("softmax", ["full", "sampled"])
+def test_a_trained_model_predicts_held_out_next_items_better_than_popularity(
+        softmax: str, movies: MovieSlice) -> None:
+    """On real texts, next-item training beats the most-popular list on the users' test items
+    (recall@20 ~0.16 vs 0.11; 1.3x-1.6x over seeds), with the full softmax or 256 sampled negatives
+    (logQ-corrected)."""
+    sampled = {"max_full_softmax": 100, "n_negatives": 256} if softmax == "sampled" else {}
+    neural = movies.fit("neural-softmax", **LEARNS, **sampled)
+    popular = next_item_recall(movies.fit("pop"), movies)
+    assert next_item_recall(neural, movies) > 1.25 * popular
 
 
 def test_thread_setting_is_restored(catalogue: Catalogue) -> None:

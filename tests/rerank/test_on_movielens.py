@@ -1,6 +1,6 @@
 """On ml-latest-small with real embeddings: λ = 0 reproduces ALS's test lists exactly for every
-method (through the evaluator), the knob moves the figures it should, and the CLI writes the
-`tradeoff` and `evaluate --rerank` outputs of the contract."""
+method (through the evaluator and the ranking pipeline), the knob moves the figures it should, and
+the CLI writes the `tradeoff` and `evaluate --rerank` outputs of the contract."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from longtail.cli import app
+from longtail.data.buckets import COLD, HEAD
 from longtail.data.dataset import Dataset
+from longtail.errors import ConfigError
 from longtail.eval.evaluator import Evaluator, split_view
 from longtail.models import ALS
-from longtail.rerank import RERANKERS, Reranked, make_reranker
+from longtail.pipeline import RankingPipeline
+from longtail.rerank import RERANKERS, make_reranker
 
 FAST_ALS = {"factors": 32, "iterations": 6, "regularization": 0.1}
 
@@ -39,8 +42,9 @@ def base_result(test_eval: Evaluator, als: ALS):
 @pytest.mark.parametrize("method", list(RERANKERS))
 def test_zero_diversity_reproduces_the_model(method: str, ml: Dataset, ml_vectors, als, test_eval,
                                              base_result) -> None:
-    wrapped = Reranked(als, make_reranker(method, diversity=0.0), item_embeddings=ml_vectors, buckets=ml.buckets)
-    result = test_eval.evaluate(wrapped)
+    pipeline = RankingPipeline(als, reranker=make_reranker(method, diversity=0.0), rerank_vectors=ml_vectors,
+                               buckets=ml.buckets)
+    result = test_eval.evaluate(pipeline)
     np.testing.assert_array_equal(result.lists, base_result.lists)
     assert result.metrics == base_result.metrics
 
@@ -49,20 +53,33 @@ def test_zero_diversity_reproduces_the_model(method: str, ml: Dataset, ml_vector
                                                 ("calibrated", "aplt@20"), ("xquad", "aplt@20")])
 def test_the_knob_buys_what_it_should(method: str, metric: str, ml: Dataset, ml_vectors, als, test_eval,
                                       base_result) -> None:
-    wrapped = Reranked(als, make_reranker(method, diversity=0.8), item_embeddings=ml_vectors, buckets=ml.buckets)
-    result = test_eval.evaluate(wrapped)
+    pipeline = RankingPipeline(als, reranker=make_reranker(method, diversity=0.8), rerank_vectors=ml_vectors,
+                               buckets=ml.buckets)
+    result = test_eval.evaluate(pipeline)
     assert result.beyond[metric] > base_result.beyond[metric] + 0.02
     lists = result.lists[result.lists[:, 0] >= 0]
     assert all(len(set(row[row >= 0])) == np.sum(row >= 0) for row in lists)  # no duplicates
 
 
-def test_buckets_default_to_what_the_model_was_fitted_on(ml: Dataset, als: ALS) -> None:
-    wrapped = Reranked(als, make_reranker("xquad", diversity=0.5))
-    wrapped.recommend(ml.test_users[:5], 20, history=ml.train_valid.csr)
-    np.testing.assert_array_equal(wrapped.buckets, ml.buckets)  # test: train+valid counts
-    on_train = Reranked(ALS(**FAST_ALS).fit(ml.train), make_reranker("calibrated", diversity=0.5))
-    on_train.recommend(ml.valid_users[:5], 20, history=ml.train.csr)
-    np.testing.assert_array_equal(on_train.buckets, split_view(ml, "valid").buckets)  # valid: train counts
+def test_groups_come_from_the_buckets_of_the_split_being_ranked(ml: Dataset, als: ALS) -> None:
+    """Calibration and xQuAD read head / tail per item from ``buckets``: the pipeline refuses to
+    guess them; on valid they are train's (``split_view``), and they decide the lists."""
+    with pytest.raises(ConfigError, match="popularity buckets"):
+        RankingPipeline(als, reranker=make_reranker("xquad", diversity=0.5))
+    valid = Evaluator(ml, split="valid", ks=(20,))
+    queries = valid.queries(ml.valid_users[:50])
+    as_valid = split_view(ml, "valid").buckets
+    assert not np.array_equal(as_valid, ml.buckets)  # train counts vs train+valid counts
+    lists = {}
+    for name, buckets in (("valid", as_valid), ("all tail", np.full(ml.n_items, COLD)),
+                          ("all head", np.full(ml.n_items, HEAD))):
+        pipeline = RankingPipeline(als, reranker=make_reranker("xquad", diversity=1.0), buckets=buckets)
+        lists[name] = pipeline.recommend(queries, 20).items
+    # one group for every item: nothing to calibrate, the model's own order
+    base = RankingPipeline(als).recommend(queries, 20).items
+    np.testing.assert_array_equal(lists["all tail"], base)
+    np.testing.assert_array_equal(lists["all head"], base)
+    assert not np.array_equal(lists["valid"], base)
 
 
 def test_tradeoff_command_writes_the_contract(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from serve_helpers import Keys
 
+from longtail.data.history import HistoryBatch
 from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.state import LiveState
@@ -43,9 +44,11 @@ def test_artifact_manifest_carries_what_serving_needs(artifact: Path, bundle: Bu
     assert loaded.item_ids == bundle.item_ids and loaded.user_ids == bundle.user_ids
     np.testing.assert_array_equal(loaded.embeddings, bundle.embeddings)
     np.testing.assert_array_equal(loaded.popularity, bundle.popularity)
-    before = bundle.model.recommend([0, 1], k=10)
-    after = loaded.model.recommend([0, 1], k=10)
+    queries = HistoryBatch.from_interactions(bundle.train, [0, 1])
+    before = bundle.model.recommend(queries, k=10)
+    after = loaded.model.recommend(queries, k=10)
     np.testing.assert_array_equal(before[0], after[0])
+    assert manifest["pipeline"]["fallback"]["threshold"] == 0.35  # the default when none was chosen
 
 
 def test_event_changes_next_recommendations_and_profile(client: TestClient, keys: Keys, bundle: Bundle) -> None:
@@ -68,7 +71,7 @@ def test_new_user_gets_popular_then_personal(client: TestClient, keys: Keys, bun
     assert not cold["known_user"] and {i["source"] for i in cold["items"]} == {"popular"}
     assert len({i["item_id"] for i in cold["items"]}) == 10
     popular = int(np.argmax(bundle.popularity))
-    assert cold["items"][0]["item_id"] == bundle.item_ids[popular]  # MMR keeps the most popular first
+    assert cold["items"][0]["item_id"] == bundle.item_ids[popular]  # the most popular first
     item = bundle.item_ids[int(np.argsort(bundle.popularity)[len(bundle.popularity) // 2])]
     client.post("/events", json={"user_id": "brand-new", "item_id": item}, headers=write)
     warm = client.post("/recommend", json={"user_id": "brand-new", "k": 10}, headers=read).json()
@@ -204,10 +207,11 @@ def test_other_models_serve_new_users_and_new_items(name: str, bundle: Bundle, t
     anchor = 5
     state.apply_events([1], ["stranger"], [bundle.item_ids[anchor]], [1])
     state.add_items([1], ["copy"], ["copy"], ["copy"], bundle.embeddings[anchor][None, :])
-    picks = recommend(state, "stranger", 10)
+    _, picks = recommend(state, "stranger", 10)
     assert len(picks) == 10 and bundle.item_ids[anchor] not in [state.catalogue.ids[p.item] for p in picks]
     copy = [p for p in picks if state.catalogue.ids[p.item] == "copy"]
     assert copy and copy[0].source == "text"
+    assert copy[0].explanation.kind == "text" and copy[0].explanation.evidence[0].item == anchor
     if name == "semantic":
         assert copy[0].score == pytest.approx(1.0, abs=1e-5) and picks[0] == copy[0]
 

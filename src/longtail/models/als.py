@@ -80,6 +80,7 @@ class ALS(Recommender):
             )
             model.fit(self._weighted(X.csr), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self.base_system_ = None
         self.warm_ = X.item_counts() > 0
         self.cold_items_ = np.flatnonzero(~self.warm_)
 
@@ -87,7 +88,7 @@ class ALS(Recommender):
         """Per row: (items, confidences, A) of the ALS user step ``A x = Y_h^T c``."""
         Y = self.item_factors_.astype(np.float64)
         weighted = self._weighted(history)
-        base = Y.T @ Y + float(self.regularization) * np.eye(Y.shape[1])
+        base = self._base_system()
         out = []
         for row in range(history.shape[0]):
             start, stop = weighted.indptr[row], weighted.indptr[row + 1]
@@ -96,6 +97,14 @@ class ALS(Recommender):
             Yi = Y[items]
             out.append((items, conf, base + (Yi.T * (conf - 1.0)) @ Yi))
         return out
+
+    def _base_system(self) -> np.ndarray:
+        """``Y^T Y + reg I``, the part of every user's system that no history changes: computed
+        once per fitted model (it streams all item factors: the cost of a request otherwise)."""
+        if getattr(self, "base_system_", None) is None:
+            Y = self.item_factors_.astype(np.float64)
+            self.base_system_ = Y.T @ Y + float(self.regularization) * np.eye(Y.shape[1])
+        return self.base_system_
 
     def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """Least-squares user vectors of arbitrary histories (the ALS user step): every history is
@@ -124,6 +133,7 @@ class ALS(Recommender):
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
+        self.base_system_ = None
         self.warm_ = arrays["warm"]
         self.item_norm_ = arrays["item_norm"]
         self.cold_items_ = np.flatnonzero(~self.warm_)

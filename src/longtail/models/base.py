@@ -180,7 +180,14 @@ class Recommender(ABC):
         names the model only; models override ``_explain_row``."""
         self._check_queries(queries)
         items = np.asarray(items)
-        return [[self._explain_row(queries[[r]], int(i)) for i in items[r] if i >= 0] for r in range(len(items))]
+        out = []
+        for r in range(len(items)):
+            query = queries[[r]]
+            if len(query.items) == 0:  # nothing in the history to point at
+                out.append([Explanation(item=int(i), kind="model", model=self.name) for i in items[r] if i >= 0])
+            else:
+                out.append([self._explain_row(query, int(i)) for i in items[r] if i >= 0])
+        return out
 
     def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
         return Explanation(item=item, kind="model", model=self.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
+from longtail.errors import ConfigError
 from longtail.models.base import Recommender
 from longtail.models.explain import Explanation
 
@@ -30,6 +31,9 @@ class Popularity(Recommender):
     def partial_fit(self, new_interactions: Interactions) -> Popularity:
         """Counts simply add up."""
         self._check_fitted()
+        if new_interactions.n_items != self.n_items_:
+            raise ConfigError(f"pop: new interactions have {new_interactions.n_items} item columns, "
+                              f"the model {self.n_items_}; refit with the new catalogue")
         self.counts_ = self.counts_ + new_interactions.item_counts().astype(np.float32)
         return self
 
