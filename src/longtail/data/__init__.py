@@ -2,6 +2,7 @@
 
 from longtail.data.buckets import COLD, HEAD, TAIL, popularity_buckets
 from longtail.data.dataset import Dataset, load_dataset
+from longtail.data.history import HistoryBatch, first_events
 from longtail.data.interactions import Interactions
 from longtail.data.io import RawData, read_raw
 from longtail.data.registry import dataset_dirs, resolve_dataset
@@ -12,10 +13,12 @@ __all__ = [
     "HEAD",
     "TAIL",
     "Dataset",
+    "HistoryBatch",
     "IdVocab",
     "Interactions",
     "RawData",
     "dataset_dirs",
+    "first_events",
     "load_dataset",
     "popularity_buckets",
     "read_raw",

@@ -87,7 +87,7 @@ class ItemRow:
 
 
 @dataclass(frozen=True)
-class EventBatch:
+class StoredEvents:
     """Stored events as parallel arrays, in commit order."""
 
     seq: np.ndarray  # (n,) int64
@@ -162,7 +162,7 @@ class Store:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def events_since(self, after_seq: int = 0, *, chunk: int = 200_000) -> Iterator[EventBatch]:
+    def events_since(self, after_seq: int = 0, *, chunk: int = 200_000) -> Iterator[StoredEvents]:
         """Stored events with ``seq > after_seq`` in commit order, in chunks (replay)."""
         conn = self.reader()
         try:
@@ -175,7 +175,7 @@ class Store:
                 if not rows:
                     return
                 seq, users, items, ts = zip(*rows, strict=True)
-                yield EventBatch(np.asarray(seq, np.int64), list(users), list(items), np.asarray(ts, np.int64))
+                yield StoredEvents(np.asarray(seq, np.int64), list(users), list(items), np.asarray(ts, np.int64))
                 last = int(seq[-1])
         finally:
             conn.close()
