@@ -186,8 +186,12 @@ class Recommender(ABC):
             if len(query.items) == 0:  # nothing in the history to point at
                 out.append([Explanation(item=int(i), kind="model", model=self.name) for i in items[r] if i >= 0])
             else:
-                out.append([self._explain_row(query, int(i)) for i in items[r] if i >= 0])
+                out.append(self._explain_items(query, [int(i) for i in items[r] if i >= 0]))
         return out
+
+    def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
+        """Explanations of ``items`` for one history; override when the items share work."""
+        return [self._explain_row(query, item) for item in items]
 
     def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
         return Explanation(item=item, kind="model", model=self.name)

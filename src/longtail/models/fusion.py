@@ -125,26 +125,31 @@ class FusionRecommender(CompositeRecommender):
                 total += weight / (float(self.rrf_k) + 1.0 + ranks)
         return np.where(anyone, total, UNSCORED).astype(np.float32)
 
-    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+    def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
         """Each part's weighted contribution to the fused score (``detail``), with the evidence
-        of the part that contributed most."""
-        fused = self._contributions(query, item)
-        driver = max(fused, key=lambda k: fused[k])
-        part = self.parts_[list(self.members).index(driver)]
-        evidence = part.explain(query, np.asarray([[item]]))[0][0].evidence
-        return Explanation(item, "parts", self.name, evidence, fused)
+        of the part that contributed most. The parts score the history once."""
+        shares = self._contributions(query)
+        out = []
+        for item in items:
+            fused = {key: float(values[item]) for key, values in shares.items()}
+            driver = max(fused, key=lambda k: fused[k])
+            part = self.parts_[list(self.members).index(driver)]
+            evidence = part.explain(query, np.asarray([[item]]))[0][0].evidence
+            out.append(Explanation(item, "parts", self.name, evidence, fused))
+        return out
 
-    def _contributions(self, query: HistoryBatch, item: int) -> dict[str, float]:
+    def _contributions(self, query: HistoryBatch) -> dict[str, np.ndarray]:
+        """Each part's weighted term of the fused score over the catalogue, (n_items,) per part."""
         out = {}
         for key, weight, part in zip(self.members, self._weights(), self.parts_, strict=True):
             scores = np.asarray(part.score(query), dtype=np.float32)
             scored = scored_mask(scores)
             if self.method == "weighted":
                 z, _ = standardise(scores, scored)
-                out[key] = float(weight * z[0, item]) if scored[0, item] else 0.0
+                term = weight * z
             else:
-                rank = _ranks(np.where(scored, scores, -np.inf))[0, item]
-                out[key] = float(weight / (float(self.rrf_k) + 1.0 + rank)) if scored[0, item] else 0.0
+                term = weight / (float(self.rrf_k) + 1.0 + _ranks(np.where(scored, scores, -np.inf)))
+            out[key] = np.where(scored, term, 0.0)[0]
         return out
 
     def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:

@@ -177,17 +177,21 @@ class HybridRecommender(CompositeRecommender):
         with torch.no_grad():
             return self.gate_.gate(x).numpy()[0]
 
-    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
+    def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
         """Each part's share of the score (``detail``: cf, semantic, popularity, gate) and, from
-        the semantic part, the history items behind its share."""
+        the part that drove it, the history items behind it. The gate's inputs are computed once."""
         inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query)
         with torch.no_grad():
-            parts = {k: float(v[0, int(item)]) for k, v in self.gate_.parts(tensors(inputs)).items()}
-        driver = max(("cf", "semantic", "popularity"), key=lambda k: abs(parts[k]))
-        source = self.semantic_ if driver != "cf" else self.cf_
-        evidence = source.explain(query, np.asarray([[item]]))[0][0].evidence
-        return Explanation(item, "parts", self.name, evidence,
-                           {**parts, "cold": float(self.item_counts_[int(item)] == 0)})
+            parts = {k: v[0].numpy() for k, v in self.gate_.parts(tensors(inputs)).items()}
+        out = []
+        for item in items:
+            detail = {k: float(v[item]) for k, v in parts.items()}
+            driver = max(("cf", "semantic", "popularity"), key=lambda k: abs(detail[k]))
+            source = self.cf_ if driver == "cf" else self.semantic_
+            evidence = source.explain(query, np.asarray([[item]]))[0][0].evidence
+            out.append(Explanation(item, "parts", self.name, evidence,
+                                   {**detail, "cold": float(self.item_counts_[item] == 0)}))
+        return out
 
     # -- persistence --------------------------------------------------------------------------
     def _own_state(self) -> dict[str, np.ndarray]:

@@ -151,22 +151,24 @@ class RankingPipeline:
         return Ranked(items, values, sources)
 
     def explain(self, queries: HistoryBatch, ranked: Ranked) -> list[list[Explanation]]:
-        """Step 6: one explanation per listed item, from whatever put it there."""
+        """Step 6: one explanation per listed item, from whatever put it there (the model is asked
+        once per history, for all the items it ranked)."""
         n_model = self.model.n_items_
         out: list[list[Explanation]] = []
         for r in range(len(queries)):
             query = queries[[r]]
+            listed = [(int(i), int(s)) for i, s in zip(ranked.items[r], ranked.sources[r], strict=True) if i >= 0]
+            by_model = [i for i, s in listed if s == Ranked.MODEL]
+            from_model = dict(zip(by_model, self.model.explain(query.with_catalogue(n_model),
+                                                               np.asarray([by_model]))[0], strict=True)) if by_model else {}
             row: list[Explanation] = []
-            for item, source in zip(ranked.items[r], ranked.sources[r], strict=True):
-                item = int(item)
-                if item < 0:
-                    continue
+            for item, source in listed:
                 if source == Ranked.POPULAR:
                     row.append(Explanation(item, "popular", self.model.name,
                                            detail={"count": float(np.asarray(self.popularity)[item])}))
                 elif source == Ranked.TEXT:
                     row.append(self.fallback.explain(query, item, self.item_vectors, self.model.name, n_model))
                 else:
-                    row.append(self.model.explain(query.with_catalogue(n_model), np.asarray([[item]]))[0][0])
+                    row.append(from_model[item])
             out.append(row)
         return out
