@@ -39,6 +39,9 @@ class TuningResult:
     fallback: dict[str, Any] = field(default_factory=dict)  # {"threshold": t} chosen on valid
 
 
+OFF = {"threshold": None}  # the text fallback switched off
+
+
 def pipeline_for(model: Recommender, popularity: np.ndarray, item_embeddings: np.ndarray | None,
                  fallback: dict[str, Any] | None = None, **rerank: Any) -> RankingPipeline:
     """The ranking pipeline ``evaluate`` and the service both use, around a fitted ``model``;
@@ -72,8 +75,9 @@ def tune(
     reuses tunings already done in the same run, and one ``FitCache`` lets the composite's own grid
     reuse its fitted parts. Selection is the model's ``selection`` rule (``"overall"``: best
     overall valid ``metric``; ``"tail-at-reference"``: the best valid *tail* ``metric`` among the
-    points whose overall is at least the ``reference_part``'s alone, else the best overall). Then
-    the text fallback's threshold (``FALLBACK_GRID``) is chosen for the chosen point, same metric.
+    points whose overall is at least the ``reference_part``'s alone, else the best overall), with
+    the text fallback off. Then the fallback's threshold (``FALLBACK_GRID``, None = off) is chosen
+    for the chosen point, same metric, first on ties.
     """
     cache = {} if cache is None else cache
     klass = model_class(name)
@@ -95,7 +99,9 @@ def tune(
         start = time.perf_counter()
         model = make_model(name, **params).fit(dataset.train, item_embeddings=item_embeddings, cache=fits)
         fit_seconds = time.perf_counter() - start
-        result = evaluator.evaluate(pipeline_for(model, evaluator.view.item_counts, item_embeddings))
+        # the model's own grid is searched with the fallback off (the model alone, as before the
+        # pipeline existed); the fallback is then tuned for the chosen model
+        result = evaluator.evaluate(pipeline_for(model, evaluator.view.item_counts, item_embeddings, OFF))
         value = result.headline(metric)
         trials.append({"params": params, f"valid_{metric}": value, "fit_seconds": fit_seconds,
                        f"valid_tail_{metric}": result.metrics.get("tail", {}).get(metric),
