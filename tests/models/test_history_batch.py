@@ -108,3 +108,14 @@ def test_inconsistent_arrays_are_refused() -> None:
         HistoryBatch(items, times[:1], np.array([0, 2]), 5, np.array([0]))
     with pytest.raises(ConfigError, match="lie in"):
         HistoryBatch(items, times, np.array([0, 2]), 2, np.array([0]))
+
+
+def test_from_ids_maps_the_dataset_vocabulary_and_names_unknown_ids() -> None:
+    from longtail.data.vocab import IdVocab
+
+    vocab = IdVocab(["10", "20", "30", "40"])
+    batch = HistoryBatch.from_ids([["30", "10"], []], vocab)
+    assert batch.row(0).tolist() == [vocab.index(["30"])[0], vocab.index(["10"])[0]]
+    assert len(batch.row(1)) == 0 and batch.n_items == 4
+    with pytest.raises(ConfigError, match="'99'"):
+        HistoryBatch.from_ids([["10", "99"]], vocab)

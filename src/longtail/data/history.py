@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from longtail.data.interactions import Interactions
+from longtail.data.vocab import IdVocab
 from longtail.errors import ConfigError
 
 
@@ -96,6 +97,19 @@ class HistoryBatch:
         if len(items) and (items.min() < 0 or items.max() >= n_items):
             raise ConfigError(f"history item indices must lie in [0, {n_items})")
         return cls.from_events(rows, items, stamps, len(lengths), n_items)
+
+    @classmethod
+    def from_ids(cls, histories: Sequence[Sequence[str]], vocab: IdVocab, *,
+                 times: Sequence[Sequence[int]] | None = None) -> HistoryBatch:
+        """From lists of item ids (strings of the dataset's ``item_vocab``), each oldest first;
+        an unknown id is a ``ConfigError`` naming it."""
+        indices = []
+        for history in histories:
+            unknown = [item for item in history if item not in vocab]
+            if unknown:
+                raise ConfigError(f"unknown item_id {unknown[0]!r} in a history ({len(unknown)} unknown)")
+            indices.append(vocab.index(list(history)).tolist() if len(history) else [])
+        return cls.from_lists(indices, len(vocab), times=times)
 
     # -- views --------------------------------------------------------------------------------
     def __len__(self) -> int:
