@@ -84,9 +84,9 @@ class ALS(Recommender):
         self.warm_ = X.item_counts() > 0
         self.cold_items_ = np.flatnonzero(~self.warm_)
 
-    def _systems(self, history: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per row: (items, confidences, A) of the ALS user step ``A x = Y_h^T c``."""
-        Y = self.item_factors_.astype(np.float64)
+    def _systems(self, history: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per row: (items, their factors Y_h, confidences c, A) of the ALS user step
+        ``A x = Y_h^T c``. Only the history's rows of Y are read (float64)."""
         weighted = self._weighted(history)
         base = self._base_system()
         out = []
@@ -94,8 +94,8 @@ class ALS(Recommender):
             start, stop = weighted.indptr[row], weighted.indptr[row + 1]
             items = weighted.indices[start:stop]
             conf = 1.0 + float(self.alpha) * weighted.data[start:stop].astype(np.float64)
-            Yi = Y[items]
-            out.append((items, conf, base + (Yi.T * (conf - 1.0)) @ Yi))
+            Yi = self.item_factors_[items].astype(np.float64)
+            out.append((items, Yi, conf, base + (Yi.T * (conf - 1.0)) @ Yi))
         return out
 
     def _base_system(self) -> np.ndarray:
@@ -109,10 +109,9 @@ class ALS(Recommender):
     def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """Least-squares user vectors of arbitrary histories (the ALS user step): every history is
         folded in, a training user's too, so a score depends on the history alone."""
-        Y = self.item_factors_.astype(np.float64)
-        out = np.zeros((history.shape[0], Y.shape[1]), dtype=np.float32)
-        for row, (items, conf, A) in enumerate(self._systems(history)):
-            out[row] = np.linalg.solve(A, Y[items].T @ conf)
+        out = np.zeros((history.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
+        for row, (_, Yi, conf, A) in enumerate(self._systems(history)):
+            out[row] = np.linalg.solve(A, Yi.T @ conf)
         return out
 
     def _score(self, queries: HistoryBatch) -> np.ndarray:
@@ -120,13 +119,14 @@ class ALS(Recommender):
         scores[:, self.cold_items_] = UNSCORED
         return scores
 
-    def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
-        """Each history item's share of the score (Hu, Koren, Volinsky 2008, section 5):
-        ``score = sum_j c_j y_i^T A^-1 y_j``."""
-        items, conf, A = self._systems(query.csr())[0]
-        Y = self.item_factors_.astype(np.float64)
-        weights = conf * (Y[items] @ np.linalg.solve(A, Y[item]))
-        return Explanation(item, "history", self.name, top_evidence(items, weights))
+    def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
+        """Each history item's share of each score (Hu, Koren, Volinsky 2008, section 5):
+        ``score_i = sum_j c_j y_i^T A^-1 y_j``; one system per history."""
+        history, Yh, conf, A = self._systems(query.csr())[0]
+        targets = self.item_factors_[np.asarray(items, np.int64)].astype(np.float64)  # (k, f)
+        shares = conf[:, None] * (Yh @ np.linalg.solve(A, targets.T))  # (h, k)
+        return [Explanation(item, "history", self.name, top_evidence(history, shares[:, j]))
+                for j, item in enumerate(items)]
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_factors": self.item_factors_, "warm": self.warm_, "item_norm": self.item_norm_}
