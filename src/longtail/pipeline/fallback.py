@@ -47,9 +47,7 @@ class TextFallback:
 
     def profiles(self, queries: HistoryBatch, vectors: np.ndarray) -> np.ndarray:
         """Unit mean of each history's most recent item vectors, (n, d) float32 (0 if empty)."""
-        recent = queries.recent(int(self.profile_items))
-        sums = np.zeros((len(recent), vectors.shape[1]), np.float64)
-        np.add.at(sums, recent.rows, vectors[recent.items])
+        sums = queries.recent(int(self.profile_items)).csr(len(vectors), dtype=np.float64) @ vectors
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
@@ -77,8 +75,8 @@ class TextFallback:
             model[queries.rows, queries.items] = -np.inf
             _, best = topk(model, k)  # (n, k) the user's best model scores, -inf padded
             hi = np.where(np.isfinite(best[:, :1]), best[:, :1], 0.0).astype(np.float64)
-            kth = np.where(np.isfinite(best), best, np.nan)
-            lo = np.nanmin(np.where(np.isnan(kth).all(axis=1, keepdims=True), 0.0, kth), axis=1, keepdims=True)
+            lo = np.where(np.isfinite(best), best, np.inf).min(axis=1, keepdims=True)  # k-th, or last there is
+            lo = np.where(np.isfinite(lo), lo, 0.0).astype(np.float64)
             spread = hi - lo + 1e-6 * np.maximum(1.0, np.abs(hi))
             mapped = lo + spread * (sims.astype(np.float64) - tau) / (1.0 - tau)
             enough = sims >= tau

@@ -143,7 +143,6 @@ class RankingPipeline:
         items, values = self.reranker.rerank(pool.items, pool.scores, k, embeddings=self.rerank_vectors,
                                              groups=groups, profile=profile)
         # where each chosen item came from, looked up in the pool
-        where = {}
         sources = np.zeros(items.shape, dtype=np.int8)
         for r in range(len(items)):
             where = dict(zip(pool.items[r].tolist(), pool.sources[r].tolist(), strict=True))
