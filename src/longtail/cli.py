@@ -33,7 +33,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", "-d", help="Dataset name (see `longtail datasets`) or folder path.")
 ]
-ProtocolOpt = Annotated[str, typer.Option(help="Split protocol: temporal | cold-items.")]
+ProtocolOpt = Annotated[str, typer.Option(help="Split protocol: temporal | cold-items | leave-one-out.")]
+KeepSeenOpt = Annotated[bool, typer.Option(help="Leave-one-out paper comparison mode: keep repeated interactions, "
+                                                "rank history items too.")]
 MinRatingOpt = Annotated[float, typer.Option(help="Ratings >= this are positives.")]
 AllowMissingOpt = Annotated[
     bool, typer.Option(help="Drop interactions whose item is not in the catalogue.")
@@ -80,6 +82,7 @@ def datasets() -> None:
 def inspect(
     dataset: DatasetOpt = "ml-latest-small",
     protocol: ProtocolOpt = "temporal",
+    keep_seen: KeepSeenOpt = False,
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
     out: Annotated[Path, typer.Option(help="Folder for the plot and stats.json.")] = Path("out/inspect"),
@@ -90,9 +93,8 @@ def inspect(
     from longtail.data.stats import popularity_curve, protocol_stats, raw_stats
     from longtail.eval.plots import plot_long_tail
 
-    ds = load_dataset(
-        dataset, protocol=protocol, min_rating=min_rating, allow_missing_items=allow_missing_items
-    )
+    ds = load_dataset(dataset, protocol=protocol, min_rating=min_rating, allow_missing_items=allow_missing_items,
+                      keep_seen=keep_seen)
     stats = {"dataset": ds.name, "raw": raw_stats(ds), "protocol": protocol_stats(ds)}
     out.mkdir(parents=True, exist_ok=True)
     png = plot_long_tail(popularity_curve(ds), out / f"long_tail_{ds.name}.png", title=ds.name)
@@ -111,6 +113,7 @@ def evaluate(
     models: Annotated[str, typer.Option(help="Comma-separated model names, e.g. pop,itemknn,als,ease.")] = "pop,itemknn,als,ease",
     out: Annotated[Path, typer.Option(help="Output folder (metrics.json, runs/, qrels.tsv, plots).")] = Path("out/evaluate"),
     protocol: ProtocolOpt = "temporal",
+    keep_seen: KeepSeenOpt = False,
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
     tune: Annotated[bool, typer.Option(help="Grid-search each model on valid (else defaults).")] = True,
@@ -129,9 +132,9 @@ def evaluate(
     if rerank is None and diversity != 0.0:
         raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
     run_evaluation(
-        EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, min_rating=min_rating,
-                         allow_missing_items=allow_missing_items, tune=tune, ild=ild, params=params, fallback=fallback,
-                         rerank=rerank, diversity=diversity, candidates=candidates),
+        EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
+                         min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
+                         params=params, fallback=fallback, rerank=rerank, diversity=diversity, candidates=candidates),
         console=console,
     )
 
@@ -256,7 +259,8 @@ def _print_stats(stats: dict) -> None:
         table.add_row(*row)
     console.print(table)
     split = proto["split"]
-    table = Table(title=f"protocol {proto['protocol']} (positives: rating >= {proto['min_rating']:g})")
+    mode = ", keep-seen" if proto.get("keep_seen") else ""
+    table = Table(title=f"protocol {proto['protocol']}{mode} (positives: rating >= {proto['min_rating']:g})")
     for column in ("part", "positives", "users"):
         table.add_column(column, justify="right")
     table.add_row("train", f"{split['train']:,}", "")

@@ -20,6 +20,7 @@ from longtail.data.split import (
     VALID,
     cold_items_parts,
     draw_cold_items,
+    leave_one_out_parts,
     positives,
     temporal_parts,
 )
@@ -33,7 +34,8 @@ class Dataset:
 
     ``train``/``valid``/``test``/``train_valid`` are :class:`Interactions` (users x items, index
     space); ``items`` is the catalogue in index order; ``buckets`` gives HEAD/TAIL/COLD per item
-    from train+valid counts.
+    from train+valid counts. ``keep_seen`` (leave-one-out only, the paper-comparison mode): repeated
+    positives stay separate events (``Interactions.repeats``) and no item is excluded from a ranking.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Dataset:
     valid: Interactions
     test: Interactions
     drawn_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    keep_seen: bool = False
 
     @property
     def n_users(self) -> int:
@@ -105,8 +108,10 @@ def load_dataset(
     allow_missing_items: bool = False,
     rating_range: tuple[float, float] = (0.0, 5.0),
     seed: int = 0,
+    keep_seen: bool = False,
 ) -> Dataset:
-    """Load, validate and split a dataset (see ``../shared/PROTOCOL.md``).
+    """Load, validate and split a dataset (see ``../shared/PROTOCOL.md``); ``keep_seen`` only
+    with ``protocol="leave-one-out"`` (repeats kept, nothing excluded from the ranking).
 
     >>> ds = load_dataset("ml-latest-small")  # doctest: +SKIP
     >>> ds.summary()["test_users"]  # doctest: +SKIP
@@ -114,6 +119,9 @@ def load_dataset(
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if keep_seen and protocol != "leave-one-out":
+        raise ConfigError(f"--keep-seen (paper comparison mode) needs --protocol leave-one-out, "
+                          f"not {protocol!r}")
     directory = resolve_dataset(name_or_path)
     raw = read_raw(directory, allow_missing_items=allow_missing_items, rating_range=rating_range)
     item_vocab, order = IdVocab.sorting(raw.items["item_id"])  # validated unique
@@ -126,14 +134,17 @@ def load_dataset(
         inter["timestamp"].to_numpy(np.int64),
         inter["rating"].to_numpy(np.float64),
         min_rating=min_rating,
+        keep_repeats=keep_seen,
     )
     drawn = np.zeros(0, dtype=np.int32)
     if protocol == "temporal":
         parts = temporal_parts(pos.users)
+    elif protocol == "leave-one-out":
+        parts = leave_one_out_parts(pos.users)
     else:
         drawn = draw_cold_items(item_vocab.ids, pos.items, seed=seed)
         parts = cold_items_parts(pos, drawn)
-    everything = Interactions(pos.users, pos.items, pos.timestamps, len(users), len(item_vocab))
+    everything = Interactions(pos.users, pos.items, pos.timestamps, len(users), len(item_vocab), keep_seen)
     return Dataset(
         name=raw.name,
         protocol=protocol,
@@ -146,4 +157,5 @@ def load_dataset(
         valid=everything.subset(parts == VALID),
         test=everything.subset(parts == TEST),
         drawn_items=np.sort(drawn),
+        keep_seen=keep_seen,
     )

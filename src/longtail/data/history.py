@@ -6,7 +6,10 @@ builds the batch from a split, the service from its store, a library user from l
 all three reach the models through the same type, so what is served is what is measured.
 
 Rows are flattened like CSR: the events of row ``r`` are ``indptr[r]:indptr[r + 1]``, oldest first,
-ties by item index (the protocol's order). Each (row, item) appears once: its earliest event.
+ties by item index (the protocol's order). Each (row, item) appears once: its earliest event — unless
+the batch has ``repeats`` (``--keep-seen``, the paper-comparison mode): then every event stays, a
+repeated item as a later step of the sequence. ``csr`` gives one entry per (row, item) either way, so
+order-free models score a history with repeats exactly as its deduplicated version.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class HistoryBatch:
     n_items: int  # catalogue size the item indices refer to
     users: np.ndarray  # (n,) int64, -1 = unknown
     weights: np.ndarray | None = None  # (m,) float32 per-event weight (None: all 1)
+    repeats: bool = False  # a row may hold an item more than once (separate events, in order)
 
     def __post_init__(self) -> None:
         if len(self.indptr) != len(self.users) + 1 or int(self.indptr[-1]) != len(self.items):
@@ -61,27 +65,32 @@ class HistoryBatch:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_events(cls, rows: np.ndarray, items: np.ndarray, times: np.ndarray, n_rows: int, n_items: int,
-                    *, users: np.ndarray | None = None) -> HistoryBatch:
+                    *, users: np.ndarray | None = None, keep_repeats: bool = False) -> HistoryBatch:
         """From parallel event arrays (``rows`` in [0, n_rows)); duplicates keep their earliest
-        event; each row ordered by (time, item)."""
-        r, i, t = first_events(rows, items, times)
+        event (every event with ``keep_repeats``); each row ordered by (time, item)."""
+        if keep_repeats:
+            r, i, t = (np.asarray(a, np.int64) for a in (rows, items, times))
+        else:
+            r, i, t = first_events(rows, items, times)
         order = np.lexsort((i, t, r))
         r, i, t = r[order], i[order], t[order]
         indptr = np.zeros(int(n_rows) + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=int(n_rows)), out=indptr[1:])
         users = np.full(int(n_rows), -1, np.int64) if users is None else np.asarray(users, np.int64)
-        return cls(i, t, indptr, int(n_items), users)
+        return cls(i, t, indptr, int(n_items), users, repeats=keep_repeats)
 
     @classmethod
-    def from_interactions(cls, X: Interactions, users: np.ndarray | Sequence[int] | None = None) -> HistoryBatch:
-        """The histories in ``X`` of ``users`` (indices; all of X's users if None), in that order."""
+    def from_interactions(cls, X: Interactions, users: np.ndarray | Sequence[int] | None = None, *,
+                          keep_repeats: bool | None = None) -> HistoryBatch:
+        """The histories in ``X`` of ``users`` (indices; all of X's users if None), in that order;
+        repeated items are kept when ``X.repeats`` (``keep_repeats`` overrides)."""
         users = np.arange(X.n_users, dtype=np.int64) if users is None else np.asarray(users, np.int64)
         row_of = np.full(X.n_users, -1, dtype=np.int64)
         row_of[users] = np.arange(len(users))
         rows = row_of[X.users]
         keep = rows >= 0
         return cls.from_events(rows[keep], X.items[keep], X.timestamps[keep], len(users), X.n_items,
-                               users=users)
+                               users=users, keep_repeats=X.repeats if keep_repeats is None else keep_repeats)
 
     @classmethod
     def from_lists(cls, histories: Sequence[Sequence[int]], n_items: int, *,
@@ -141,7 +150,8 @@ class HistoryBatch:
         index = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         weights = None if self.weights is None else self.weights[index]
-        return HistoryBatch(self.items[index], self.times[index], indptr, self.n_items, self.users[picked], weights)
+        return HistoryBatch(self.items[index], self.times[index], indptr, self.n_items, self.users[picked], weights,
+                            self.repeats)
 
     def recent(self, max_events: int | None) -> HistoryBatch:
         """Only the ``max_events`` most recent events of each row (None: unchanged)."""
@@ -151,25 +161,39 @@ class HistoryBatch:
         lengths = np.minimum(self.lengths, int(max_events))
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         weights = None if self.weights is None else self.weights[keep]
-        return HistoryBatch(self.items[keep], self.times[keep], indptr, self.n_items, self.users, weights)
+        return HistoryBatch(self.items[keep], self.times[keep], indptr, self.n_items, self.users, weights,
+                            self.repeats)
 
     def with_catalogue(self, n_items: int) -> HistoryBatch:
         """The same histories restricted to items ``< n_items`` (a model fitted on a smaller
         catalogue than the service's live one sees only the items it knows)."""
         if n_items >= self.n_items and not (len(self.items) and self.items.max() >= n_items):
-            return HistoryBatch(self.items, self.times, self.indptr, int(n_items), self.users, self.weights)
+            return HistoryBatch(self.items, self.times, self.indptr, int(n_items), self.users, self.weights,
+                                self.repeats)
         keep = self.items < n_items
         lengths = np.bincount(self.rows[keep], minlength=len(self))
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         weights = None if self.weights is None else self.weights[keep]
-        return HistoryBatch(self.items[keep], self.times[keep], indptr, int(n_items), self.users, weights)
+        return HistoryBatch(self.items[keep], self.times[keep], indptr, int(n_items), self.users, weights,
+                            self.repeats)
 
-    def csr(self, n_items: int | None = None, *, dtype: type = np.float32) -> sp.csr_matrix:
+    def csr(self, n_items: int | None = None, *, dtype: type = np.float32, counts: bool = False) -> sp.csr_matrix:
         """(n, n_items) matrix with each event's weight (1 when unweighted): order is lost here,
-        so only order-free models (item-item, linear, walks) read it."""
+        so only order-free models (item-item, linear, walks) read it. With ``repeats`` it stays one
+        entry per (row, item), its most recent event's weight (binary: what CF models are fitted
+        on); ``counts`` sums the events instead (a repeated item weighs its number of events)."""
         n_items = self.n_items if n_items is None else int(n_items)
         data = np.ones(len(self.items), dtype) if self.weights is None else self.weights.astype(dtype)
-        matrix = sp.csr_matrix((data, self.items.astype(np.int32), self.indptr), shape=(len(self), n_items))
+        if self.repeats:
+            rows, items = self.rows, self.items
+            if not counts:  # events are oldest first: keep each (row, item)'s last
+                key = rows * max(self.n_items, 1) + items
+                _, last = np.unique(key[::-1], return_index=True)
+                keep = len(key) - 1 - last
+                rows, items, data = rows[keep], items[keep], data[keep]
+            matrix = sp.csr_matrix((data, (rows, items)), shape=(len(self), n_items), dtype=dtype)
+        else:
+            matrix = sp.csr_matrix((data, self.items.astype(np.int32), self.indptr), shape=(len(self), n_items))
         matrix.sort_indices()
         return matrix
 

@@ -13,6 +13,9 @@ class Interactions:
     """Positives as parallel int arrays; ``csr`` is users x items with 1.0 per positive.
 
     Always users x items (never flipped), so models, evaluation and serving share one shape.
+    ``repeats``: a (user, item) may occur more than once, as separate events (``--keep-seen``);
+    ``csr`` stays binary, ``item_counts`` counts events, and histories built from it keep them
+    (``HistoryBatch.from_interactions``), so sequence models see the repeats.
     """
 
     users: np.ndarray  # (n,) int32
@@ -20,6 +23,7 @@ class Interactions:
     timestamps: np.ndarray  # (n,) int64
     n_users: int
     n_items: int
+    repeats: bool = False
     _csr: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -43,7 +47,7 @@ class Interactions:
         return self._csr[0]
 
     def item_counts(self) -> np.ndarray:
-        """Number of positives per item, (n_items,) int64."""
+        """Number of positives (events, repeats included) per item, (n_items,) int64."""
         return np.bincount(self.items, minlength=self.n_items).astype(np.int64)
 
     def user_counts(self) -> np.ndarray:
@@ -55,7 +59,8 @@ class Interactions:
 
     def subset(self, mask: np.ndarray) -> Interactions:
         return Interactions(
-            self.users[mask], self.items[mask], self.timestamps[mask], self.n_users, self.n_items
+            self.users[mask], self.items[mask], self.timestamps[mask], self.n_users, self.n_items,
+            self.repeats,
         )
 
     def __add__(self, other: Interactions) -> Interactions:
@@ -67,4 +72,5 @@ class Interactions:
             np.concatenate([self.timestamps, other.timestamps]),
             self.n_users,
             self.n_items,
+            self.repeats or other.repeats,
         )

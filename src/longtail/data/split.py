@@ -1,4 +1,4 @@
-"""The positives rule and the two splits of ``PROTOCOL.md`` (per-user temporal, cold items).
+"""The positives rule and the splits of ``PROTOCOL.md`` (per-user temporal, cold items, leave-one-out).
 
 Everything works on index arrays sorted by (user, timestamp, item); because item indices follow
 string order of ``item_id``, that is exactly the protocol's ``(timestamp, item_id)`` tie order.
@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 TRAIN, VALID, TEST = 0, 1, 2
-PROTOCOLS = ("temporal", "cold-items")
+PROTOCOLS = ("temporal", "cold-items", "leave-one-out")
 
 
 @dataclass(frozen=True)
 class Positives:
-    """Deduplicated positives sorted by (user, timestamp, item)."""
+    """Positives sorted by (user, timestamp, item); deduplicated unless ``keep_repeats`` was asked."""
 
     users: np.ndarray  # int32
     items: np.ndarray  # int32
@@ -30,13 +30,18 @@ def positives(
     timestamps: np.ndarray,
     ratings: np.ndarray,
     min_rating: float = 4.0,
+    *,
+    keep_repeats: bool = False,
 ) -> Positives:
     """Keep rows with an empty rating or ``rating >= min_rating``; a (user, item) pair counts once,
-    at its first time (ties by item index)."""
+    at its first time (ties by item index), unless ``keep_repeats`` (``--keep-seen``: every positive
+    row is a step of the user's sequence, as the published sequential tables count them)."""
     keep = np.isnan(ratings) | (ratings >= min_rating)
     u, i, t = users[keep], items[keep], timestamps[keep]
     order = _order_by_user_time_item(u, t, i)
     u, i, t = u[order], i[order], t[order]
+    if keep_repeats:
+        return Positives(u.astype(np.int32), i.astype(np.int32), t.astype(np.int64))
     pair = u.astype(np.int64) * (int(i.max(initial=0)) + 1) + i
     first = ~pd.Series(pair).duplicated(keep="first").to_numpy()  # hash-based: no second sort
     return Positives(u[first].astype(np.int32), i[first].astype(np.int32), t[first].astype(np.int64))
@@ -72,6 +77,23 @@ def temporal_parts(users: np.ndarray) -> np.ndarray:
     parts = np.full(n_rows, TRAIN, dtype=np.int8)
     parts[eligible & (rank >= n - 2 * k)] = VALID
     parts[eligible & (rank >= n - k)] = TEST
+    return parts
+
+
+def leave_one_out_parts(users: np.ndarray) -> np.ndarray:
+    """Part of each row of positives sorted by (user, timestamp, item) under ``leave-one-out``:
+    a user with n >= 3 positives gives the last to test and the one before to valid; users with
+    fewer than 3 stay wholly in train."""
+    n_rows = len(users)
+    if n_rows == 0:
+        return np.zeros(0, dtype=np.int8)
+    counts = np.bincount(users)
+    ends = np.cumsum(counts)
+    after = ends[users] - 1 - np.arange(n_rows)  # rows after this one in its user (0 = the last)
+    eligible = counts[users] >= 3
+    parts = np.full(n_rows, TRAIN, dtype=np.int8)
+    parts[eligible & (after == 1)] = VALID
+    parts[eligible & (after == 0)] = TEST
     return parts
 
 

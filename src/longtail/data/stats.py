@@ -93,6 +93,7 @@ def protocol_stats(dataset: Dataset) -> dict:
         }
     return {
         "protocol": dataset.protocol,
+        "keep_seen": dataset.keep_seen,
         "min_rating": dataset.min_rating,
         "split": dataset.summary(),
         "buckets": buckets,

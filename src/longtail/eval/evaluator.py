@@ -1,5 +1,6 @@
 """Full-catalogue evaluation under ``PROTOCOL.md``: every item is a candidate, minus the user's own
-history; accuracy per bucket (overall/head/tail/cold) and beyond-accuracy metrics.
+history (nothing excluded under ``keep_seen``); accuracy per bucket (overall/head/tail/cold) and
+beyond-accuracy metrics.
 
 Users are processed in batches (memory bounded by ``batch_size x n_items``); no Python loop over items.
 """
@@ -21,7 +22,13 @@ from longtail.models.base import Recommender
 from longtail.pipeline import RankingPipeline
 
 KS = (10, 20)
+LEAVE_ONE_OUT_KS = (10, 20, 50)  # published leave-one-out tables report @10 and @50
 GROUPS = ("overall", "head", "tail", "cold")
+
+
+def protocol_ks(dataset: Dataset) -> tuple[int, ...]:
+    """The cut-offs a protocol reports (the headline stays @20 in every protocol)."""
+    return LEAVE_ONE_OUT_KS if dataset.protocol == "leave-one-out" else KS
 
 
 @dataclass
@@ -75,7 +82,7 @@ class Evaluator:
     ----------
     dataset : the split dataset.
     split : ``"test"`` (history train+valid) or ``"valid"`` (history train).
-    ks : cut-offs; the headline is ndcg@20.
+    ks : cut-offs (None: the protocol's, ``protocol_ks``); the headline is ndcg@20.
     item_embeddings : unit-norm (n_items, d) vectors of ``items.text`` for ``ild@K`` (None: ild null).
     beyond : compute beyond-accuracy metrics (tuning turns them off).
     """
@@ -85,21 +92,23 @@ class Evaluator:
         dataset: Dataset,
         *,
         split: str = "test",
-        ks: tuple[int, ...] = KS,
+        ks: tuple[int, ...] | None = None,
         batch_size: int = 512,
         item_embeddings: np.ndarray | None = None,
         beyond: bool = True,
     ) -> None:
         self.dataset = dataset
         self.split = split
-        self.ks = tuple(sorted(ks))
+        self.ks = tuple(sorted(protocol_ks(dataset) if ks is None else ks))
+        self.exclude_seen = not dataset.keep_seen  # keep-seen: history items are candidates too
         self.batch_size = batch_size
         self.item_embeddings = item_embeddings
         self.beyond = beyond
         self.view = split_view(dataset, split)
 
     def queries(self, users: np.ndarray) -> HistoryBatch:
-        """The ordered histories of ``users`` on this split (what a model is asked to rank from)."""
+        """The ordered histories of ``users`` on this split (what a model is asked to rank from);
+        under keep-seen they keep repeated items (the split's ``Interactions.repeats``)."""
         return HistoryBatch.from_interactions(self.view.history, users)
 
     def evaluate(
@@ -112,7 +121,7 @@ class Evaluator:
         lists, scores = [], []
         for start in range(0, len(self.view.users), self.batch_size):
             users = self.view.users[start : start + self.batch_size]
-            ranked = pipeline.recommend(self.queries(users), k_max, exclude_seen=True)
+            ranked = pipeline.recommend(self.queries(users), k_max, exclude_seen=self.exclude_seen)
             lists.append(ranked.items)
             scores.append(ranked.scores)
             if on_batch is not None:
@@ -184,4 +193,4 @@ class Evaluator:
         return out
 
 
-__all__ = ["COLD", "EvalResult", "Evaluator", "GROUPS", "KS", "split_view"]
+__all__ = ["COLD", "EvalResult", "Evaluator", "GROUPS", "KS", "LEAVE_ONE_OUT_KS", "protocol_ks", "split_view"]

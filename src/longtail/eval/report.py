@@ -70,14 +70,19 @@ def model_entry(
     return entry
 
 
-def write_metrics(path: Path, dataset: Dataset, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def write_metrics(path: Path, dataset: Dataset, models: dict[str, dict[str, Any]],
+                  ks: tuple[int, ...] = (10, 20)) -> dict[str, Any]:
+    """metrics.json; its protocol block says how the figures were made (split, cut-offs, exclusion)."""
+    ranking = ("full catalogue, history items included (keep-seen)" if dataset.keep_seen
+               else "full catalogue minus the user's train+valid items")
     payload = {
         "dataset": dataset.name,
         "protocol": {
             "name": dataset.protocol,
+            "keep_seen": dataset.keep_seen,
             "min_rating": dataset.min_rating,
-            "ks": [10, 20],
-            "ranking": "full catalogue minus the user's train+valid items",
+            "ks": list(ks),
+            "ranking": ranking,
             "head_share": 0.2,
             "tuning": "grid on valid, overall valid ndcg@20, refit on train+valid",
             **dataset.summary(),
@@ -86,6 +91,22 @@ def write_metrics(path: Path, dataset: Dataset, models: dict[str, dict[str, Any]
     }
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False))
     return payload
+
+
+def cutoffs_table(payload: dict[str, Any], ks: tuple[int, ...]) -> Table:
+    """Models x overall recall and ndcg at every cut-off (the leave-one-out comparison figures)."""
+    protocol = payload["protocol"]
+    mode = ", keep-seen" if protocol.get("keep_seen") else ""
+    table = Table(title=f"{payload['dataset']} — protocol {protocol['name']}{mode} — test, overall")
+    table.add_column("model", style="bold")
+    for k in ks:
+        table.add_column(f"recall@{k}", justify="right")
+        table.add_column(f"ndcg@{k}", justify="right")
+    for name, entry in payload["models"].items():
+        overall = entry.get("overall", {})
+        cells = [overall.get(f"{m}@{k}") for k in ks for m in ("recall", "ndcg")]
+        table.add_row(name, *("—" if v is None else f"{v:.4f}" for v in cells))
+    return table
 
 
 def metrics_table(payload: dict[str, Any], k: int = 20) -> Table:

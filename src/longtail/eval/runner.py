@@ -27,6 +27,7 @@ class EvaluationConfig:
     models: list[str]
     out: Path
     protocol: str = "temporal"
+    keep_seen: bool = False  # leave-one-out only: repeats kept, history items ranked (paper comparison)
     min_rating: float = 4.0
     allow_missing_items: bool = False
     tune: bool = True
@@ -73,9 +74,10 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
     for name in config.models:
         model_class(name)  # fail fast on an unknown name
     dataset = load_dataset(config.dataset, protocol=config.protocol, min_rating=config.min_rating,
-                           allow_missing_items=config.allow_missing_items)
-    # Under cold-items the configuration is the one chosen under the default protocol.
-    tuning_data = dataset if config.protocol == "temporal" else load_dataset(
+                           allow_missing_items=config.allow_missing_items, keep_seen=config.keep_seen)
+    # Under cold-items the configuration is the one chosen under the default protocol; the other
+    # protocols tune on their own valid part.
+    tuning_data = dataset if config.protocol != "cold-items" else load_dataset(
         config.dataset, protocol="temporal", min_rating=config.min_rating,
         allow_missing_items=config.allow_missing_items)
     # every model needs the item texts: text models score with them, the others' fallback does
@@ -119,13 +121,16 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
             result = evaluator.evaluate(pipeline, on_batch=lambda n, t=task: progress.advance(t, n))
             entries[name] = report.model_entry(result, params, fit_seconds, extra)
             lists[name] = result.lists[:, :20]
-            report.write_tsv(report.run_frame(dataset, result), config.out / "runs" / f"{name}.tsv")
+            report.write_tsv(report.run_frame(dataset, result, max(evaluator.ks)),
+                             config.out / "runs" / f"{name}.tsv")
             progress.advance(overall)
     report.write_tsv(report.qrels_frame(dataset), config.out / "qrels.tsv")
-    payload = report.write_metrics(config.out / "metrics.json", dataset, entries)
+    payload = report.write_metrics(config.out / "metrics.json", dataset, entries, evaluator.ks)
     plots.plot_metrics_by_bucket(payload, config.out / "metrics_by_bucket.png")
     plots.plot_recommendation_long_tail(dataset.item_counts, lists, config.out / "long_tail_recommendations.png",
                                         title=f"{dataset.name}: where recommendations go")
     console.print(report.metrics_table(payload))
+    if config.protocol == "leave-one-out":  # the cut-offs published tables report
+        console.print(report.cutoffs_table(payload, evaluator.ks))
     console.print(f"wrote {config.out}/metrics.json, runs/, qrels.tsv and plots")
     return payload
