@@ -27,7 +27,7 @@ from longtail.models.explain import KINDS
 from longtail.models.fusion import METHODS, simplex
 from longtail.models.hybrid import HybridRecommender
 
-KIND = {"pop": "popular", "hybrid": "parts", FUSION: "parts"}  # every other model: "history"
+KIND = {"pop": "popular", "hybrid": "parts", "longtail": "parts", FUSION: "parts"}  # every other model: "history"
 BATCH = 12  # users per test batch
 
 

@@ -18,7 +18,7 @@ from longtail.models import ItemKNN, Popularity, make_model
 from longtail.models.fusion import FusionRecommender, simplex
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-PARAMS = {"ease__l2": 200.0, "itemknn__k": 50, "itemknn__shrink": 10.0, "als__factors": 16, "als__iterations": 5}
+PARAMS = {"ease__l2": 200.0, "itemknn__k": 50, "als__factors": 16, "als__iterations": 5}
 
 
 def fused(X: Interactions, spec: str, **params: object) -> FusionRecommender:

@@ -38,7 +38,7 @@ def a_user_with_history(bundle: Bundle, size: int = 3) -> str:
 def test_artifact_manifest_carries_what_serving_needs(artifact: Path, bundle: Bundle) -> None:
     loaded = load_bundle(artifact)
     manifest = loaded.manifest
-    assert manifest["model"] == "itemknn" and manifest["params"] == {"k": 100, "shrink": 10.0}
+    assert manifest["model"] == "itemknn" and manifest["params"] == {"k": 200, "weighting": "tfidf", "shrink": 10.0}
     assert len(manifest["dataset"]["fingerprint"]) == 64 and manifest["encoder"]["fingerprint"]
     assert set(manifest["checksums"]) == {"arrays.npz", "catalogue.json", "users.json"}
     assert loaded.item_ids == bundle.item_ids and loaded.user_ids == bundle.user_ids

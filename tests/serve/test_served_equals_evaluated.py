@@ -24,8 +24,8 @@ from longtail.eval.runner import EvaluationConfig, run_evaluation
 from longtail.pipeline import RankingPipeline, TextFallback
 from longtail.serve.bundle import load_bundle, save_bundle, train_bundle
 
-MODELS = ["pop", "itemknn", "als", "ease", "semantic", "semantic-attn", "graph", "neural", "neural-softmax",
-          "neural-la", "neural-ips", "neural-focal", "hybrid", "fusion(ease+semantic-attn)"]
+MODELS = ["pop", "itemknn", "als", "bpr", "rp3beta", "ease", "semantic", "semantic-attn", "graph", "neural",
+          "neural-softmax", "neural-la", "neural-ips", "neural-focal", "hybrid", "fusion(ease+semantic-attn)"]
 N_USERS = 50
 K = 20
 # fast settings for the slow models, the same for evaluate and train

@@ -17,6 +17,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -270,10 +271,22 @@ class FitCache:
     for each of its own parameter values, never its parts). Explicit and bounded: the caller owns
     it and drops it with the run; entries hold their training data, so ``id``s stay unique."""
 
-    def __init__(self, max_size: int = 8) -> None:
+    def __init__(self, max_size: int = 16) -> None:
         self.max_size = max_size
         self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, Recommender]] = OrderedDict()
+        self._derived: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
         self.hits = 0
+
+    def derived(self, key: tuple[Any, ...], X: Interactions, make: Callable[[], Any]) -> Any:
+        """``make()`` once per (``key``, ``X``): data a composite derives from its training data
+        (the hybrid's inner split), shared by a grid's points so that the parts fitted on it are
+        found in the cache too (their keys hold the derived data's ``id``)."""
+        full = (*key, id(X))
+        if full not in self._derived:
+            self._derived[full] = (X, make())
+            while len(self._derived) > self.max_size:
+                self._derived.popitem(last=False)
+        return self._derived[full][1]
 
     def fit(self, part: Recommender, X: Interactions, item_embeddings: np.ndarray | None) -> Recommender:
         key = (json.dumps(part.spec(), sort_keys=True, default=str), id(X), id(item_embeddings))

@@ -136,11 +136,18 @@ class HybridRecommender(CompositeRecommender):
 
     # -- fitting ------------------------------------------------------------------------------
     def _fit_with(self, X: Interactions, item_embeddings: np.ndarray | None, cache: FitCache | None) -> None:
-        rng = np.random.default_rng(int(self.seed))
-        inner, held = holdout_split(X)
-        inner = simulate_new_items(inner, float(self.cold_share), rng)
-        cf = self._fit_part(self.cf, inner, item_embeddings, None)
-        semantic = self._fit_part(self.semantic, inner, item_embeddings, None)
+        def split() -> tuple[Interactions, Interactions, dict[str, Any]]:
+            rng = np.random.default_rng(int(self.seed))
+            inner, held = holdout_split(X)
+            inner = simulate_new_items(inner, float(self.cold_share), rng)
+            return inner, held, rng.bit_generator.state  # the stream goes on after the split
+
+        key = ("hybrid-inner", int(self.seed), float(self.cold_share))
+        inner, held, state = split() if cache is None else cache.derived(key, X, split)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state  # the same draws with or without a cache
+        cf = self._fit_part(self.cf, inner, item_embeddings, cache)
+        semantic = self._fit_part(self.semantic, inner, item_embeddings, cache)
         users = np.intersect1d(held.active_users(), inner.active_users())
         if len(users) > int(self.gate_users):
             users = np.sort(rng.choice(users, int(self.gate_users), replace=False))

@@ -46,7 +46,9 @@ from longtail.errors import ConfigError
 from longtail.models.explain import Explanation, top_evidence
 from longtail.models.losses import LOSSES, LongTailLoss, LossConfig, sampled_softmax_loss
 from longtail.models.semantic import SemanticBase
-from longtail.models.towers import ItemTower, UserTower, history_windows
+from longtail.models.towers import ItemTower, SequenceTower, UserTower, history_windows
+
+USER_TOWERS = ("attention", "transformer")
 
 
 class NeuralRecommender(SemanticBase):
@@ -81,7 +83,8 @@ class NeuralRecommender(SemanticBase):
                  batch_size: int = 256, lr: float = 3e-3, weight_decay: float = 1e-4,
                  max_history: int = 50, residual_dropout: float = 0.3,
                  max_full_softmax: int = 50_000, n_negatives: int = 2048, seed: int = 0,
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, user_tower: str = "attention", layers: int = 2,
+                 heads: int = 2, dropout: float = 0.2) -> None:
         super().__init__(half_life=None, max_history=max_history)
         self.loss = self.default_loss if loss is None else loss
         self.tau = tau
@@ -98,6 +101,10 @@ class NeuralRecommender(SemanticBase):
         self.n_negatives = n_negatives
         self.seed = seed
         self.num_threads = num_threads
+        self.user_tower = user_tower
+        self.layers = layers
+        self.heads = heads
+        self.dropout = dropout
 
     # -- configuration ------------------------------------------------------------------------
     def _loss_config(self) -> LossConfig:
@@ -112,6 +119,9 @@ class NeuralRecommender(SemanticBase):
             raise ConfigError(f"{self.name} fixes loss={self.default_loss!r}; use `neural` with "
                               f"loss={self.loss!r} instead")
         self._loss_config()  # validates the loss and its knobs
+        if self.user_tower not in USER_TOWERS or int(self.dim) % int(self.heads) or not 0 <= float(self.dropout) < 1:
+            raise ConfigError(f"{self.name}: user_tower must be one of {USER_TOWERS}, dim divisible by "
+                              f"heads and dropout in [0, 1); got {self.get_params()}")
         positive = {"dim": self.dim, "epochs": self.epochs, "batch_size": self.batch_size,
                     "lr": self.lr, "max_full_softmax": self.max_full_softmax,
                     "n_negatives": self.n_negatives}
@@ -157,7 +167,7 @@ class NeuralRecommender(SemanticBase):
         warm_items, items, starts, targets = self._examples(X, counts)
         w = len(warm_items)
         items_tower = ItemTower(torch.from_numpy(text), counts > 0, int(self.dim)).to(device)
-        users_tower = UserTower(int(self.dim), length).to(device)
+        users_tower = self._new_user_tower().to(device).train()
         criterion = LongTailLoss(self._loss_config(), counts).to(device)
         params = list(items_tower.parameters()) + list(users_tower.parameters())
         optimizer = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
@@ -185,7 +195,8 @@ class NeuralRecommender(SemanticBase):
                 else:
                     logits = user @ vectors[:w].T  # (B, w)
                     seen = torch.where(windows == w, windows[:, -1:], windows)  # (B, L) pad -> newest
-                    logits = logits.scatter(1, seen, float("-inf"))
+                    own = logits.gather(1, target[:, None])  # a repeat (keep-seen) stays learnable
+                    logits = logits.scatter(1, seen, float("-inf")).scatter(1, target[:, None], own)
                     loss = criterion(logits, target, global_ids)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -193,6 +204,13 @@ class NeuralRecommender(SemanticBase):
         with torch.no_grad():
             self.item_factors_ = items_tower().cpu().numpy()  # (n_items + 1, dim), padding last
         self.user_tower_ = users_tower.cpu().eval()
+
+    def _new_user_tower(self) -> UserTower | SequenceTower:
+        """``attention`` (order-free pooling with a recency bias) or ``transformer`` (positions)."""
+        if self.user_tower == "transformer":
+            return SequenceTower(int(self.dim), int(self.max_history), int(self.layers), int(self.heads),
+                                 float(self.dropout))
+        return UserTower(int(self.dim), int(self.max_history))
 
     # -- scoring ------------------------------------------------------------------------------
     def _windows(self, queries: HistoryBatch) -> torch.Tensor:
@@ -216,11 +234,30 @@ class NeuralRecommender(SemanticBase):
         vectors = torch.from_numpy(self.item_factors_)
         window = windows[0].numpy()
         real = window < self.n_items_
+        if isinstance(self.user_tower_, SequenceTower):
+            return Explanation(item, "history", self.name, top_evidence(window[real], self._occlusion(windows, item)))
         with torch.no_grad():
             weights = self.user_tower_.attention(vectors, windows)[0].numpy()  # (L,)
             projected = self.user_tower_.project(vectors[torch.from_numpy(window[real])]).numpy()
         shares = weights[real] * (projected @ self.item_factors_[item])
         return Explanation(item, "history", self.name, top_evidence(window[real], shares))
+
+    def _occlusion(self, windows: torch.Tensor, item: int) -> np.ndarray:
+        """For an order-aware tower, whose score does not split into per-item terms: how much
+        ``<user, item>`` drops when each history event is removed from the window (faithful by
+        construction; one batched forward pass of L windows)."""
+        window = windows[0]
+        real = torch.nonzero(window < self.n_items_).ravel()
+        variants = window.repeat(len(real), 1)  # (h, L): row r lacks event real[r]
+        for r, slot in enumerate(real.tolist()):
+            kept = torch.cat([window[:slot], window[slot + 1:]])
+            variants[r] = torch.cat([window.new_full((1,), self.n_items_), kept])  # stays right-aligned
+        vectors = torch.from_numpy(self.item_factors_)
+        target = vectors[item]
+        with torch.no_grad():
+            full = self.user_tower_(vectors, windows) @ target  # (1,)
+            without = self.user_tower_(vectors, variants) @ target  # (h,)
+        return (full - without).numpy()
 
     # -- persistence --------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
@@ -229,7 +266,7 @@ class NeuralRecommender(SemanticBase):
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
-        tower = UserTower(int(self.dim), int(self.max_history))
+        tower = self._new_user_tower()
         prefix = "user_tower."
         tower.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v))
                                for k, v in arrays.items() if k.startswith(prefix)})

@@ -13,19 +13,22 @@ from longtail.errors import ConfigError
 from longtail.models.als import ALS
 from longtail.models.artifact import load_artifact, save_artifact
 from longtail.models.base import CompositeRecommender, Recommender
+from longtail.models.bpr import BPR
 from longtail.models.ease import EASE
+from longtail.models.flagship import LongtailRecommender
 from longtail.models.fusion import FusionRecommender, fusion_class, fusion_parts
 from longtail.models.graph import GraphRecommender
 from longtail.models.hybrid import HybridRecommender
 from longtail.models.itemknn import ItemKNN
 from longtail.models.neural import NEURAL_MODELS
 from longtail.models.popularity import Popularity
+from longtail.models.rp3beta import RP3beta
 from longtail.models.semantic import SemanticAttentionRecommender, SemanticRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (Popularity, ItemKNN, ALS, EASE, SemanticRecommender, SemanticAttentionRecommender,
-                HybridRecommender, GraphRecommender, *NEURAL_MODELS)
+                HybridRecommender, GraphRecommender, RP3beta, BPR, *NEURAL_MODELS, LongtailRecommender)
 }
 
 

@@ -93,3 +93,29 @@ class UserTower(nn.Module):
         weights = self.attention(item_vectors, windows)  # (B, L)
         pooled = torch.einsum("bl,bld->bd", weights, item_vectors[windows])  # (B, dim)
         return self.output(pooled)
+
+
+class SequenceTower(nn.Module):
+    """Order-aware user vectors (SASRec-style, Kang & McAuley 2018): the window's item vectors plus
+    a learned embedding per slot, through ``layers`` pre-norm Transformer encoder layers with
+    padding masked; the user is the output at the newest slot (``L - 1``, always an event when the
+    history is non-empty). Each slot attends to every earlier slot and, as the window holds only
+    the past, no causal mask is needed. Same interface as ``UserTower``."""
+
+    def __init__(self, dim: int, length: int, layers: int = 2, heads: int = 2, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.position = nn.Parameter(torch.zeros(length, dim))  # (L, dim)
+        nn.init.normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+        pad = item_vectors.shape[0] - 1
+        padding = windows == pad  # (B, L)
+        padding = padding & ~padding.all(1, keepdim=True)  # an empty window attends to its padding
+        hidden = self.dropout(item_vectors[windows] + self.position)  # (B, L, dim)
+        hidden = self.encoder(hidden, src_key_padding_mask=padding)
+        return self.norm(hidden[:, -1])  # (B, dim)
