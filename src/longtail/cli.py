@@ -110,7 +110,7 @@ def inspect(
 @handle_errors
 def evaluate(
     dataset: DatasetOpt = "ml-latest-small",
-    models: Annotated[str, typer.Option(help="Comma-separated model names, e.g. pop,itemknn,als,ease.")] = "pop,itemknn,als,ease",
+    models: Annotated[str, typer.Option(help="Comma-separated model names, e.g. pop,itemknn,ease,longtail.")] = "pop,itemknn,als,bpr,ease,rp3beta,longtail",
     out: Annotated[Path, typer.Option(help="Output folder (metrics.json, runs/, qrels.tsv, plots).")] = Path("out/evaluate"),
     protocol: ProtocolOpt = "temporal",
     keep_seen: KeepSeenOpt = False,
@@ -155,7 +155,7 @@ def _params_from(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]
 @handle_errors
 def tradeoff(
     dataset: DatasetOpt = "ml-latest-small",
-    model: Annotated[str, typer.Option(help="The base model whose candidates are re-ranked.")] = "als",
+    model: Annotated[str, typer.Option(help="The base model whose candidates are re-ranked.")] = "longtail",
     out: Annotated[Path, typer.Option(help="Output folder (tradeoff.json, selection.json, tradeoff.tsv, PNG).")] = Path("out/tradeoff"),
     methods: Annotated[str, typer.Option(help="Comma-separated re-rankers.")] = "mmr,dpp,calibrated,xquad",
     grid: Annotated[str, typer.Option(help="Comma-separated values of λ (0 is always added).")] = "0,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
@@ -287,7 +287,7 @@ StoreOpt = Annotated[str, typer.Option("--store", help="Service store: sqlite://
 def train(
     out: Annotated[Path, typer.Option(help="Artifact path (a symlink to a new version directory).")],
     dataset: DatasetOpt = "ml-latest-small",
-    model: Annotated[str, typer.Option(help="Model name (pop, itemknn, als, ease, semantic, ...).")] = "itemknn",
+    model: Annotated[str, typer.Option(help="Model name (default: the flagship longtail; pop, itemknn, bpr, ease, ...).")] = "longtail",
     params: Annotated[Optional[str], typer.Option(help='Hyper-parameters as JSON, e.g. \'{"k": 50}\'.')] = None,
     fit_on: Annotated[str, typer.Option(help="all (every positive) | train_valid (hold the test part out).")] = "all",
     params_from: Annotated[Optional[Path], typer.Option(help="Take the params and text fallback chosen on valid from a metrics.json of `evaluate`.")] = None,
