@@ -24,6 +24,9 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "graph": {"k": 20},
     "hybrid": {"cf__l2": 10.0, "n_candidates": 200, "gate_users": 100},
     FUSION: {"ease__l2": 10.0},
+    "longtail": {"cf__l2": 10.0, "n_candidates": 200, "gate_users": 100,
+                 **{f"semantic__neural-ips__{k}": v for k, v in
+                    {"dim": 16, "epochs": 2, "max_history": 20, "num_threads": 1}.items()}},
     **{name: {"dim": 16, "epochs": 2, "max_history": 20, "num_threads": 1} for name in NEURAL},
 }
 

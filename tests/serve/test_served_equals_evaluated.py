@@ -25,12 +25,14 @@ from longtail.pipeline import RankingPipeline, TextFallback
 from longtail.serve.bundle import load_bundle, save_bundle, train_bundle
 
 MODELS = ["pop", "itemknn", "als", "bpr", "rp3beta", "ease", "semantic", "semantic-attn", "graph", "neural",
-          "neural-softmax", "neural-la", "neural-ips", "neural-focal", "hybrid", "fusion(ease+semantic-attn)"]
+          "neural-softmax", "neural-la", "neural-ips", "neural-focal", "hybrid", "fusion(ease+semantic-attn)",
+          "longtail"]
 N_USERS = 50
 K = 20
 # fast settings for the slow models, the same for evaluate and train
 PARAMS: dict[str, dict] = {name: {"epochs": 3} for name in MODELS if name.startswith("neural")}
 PARAMS["hybrid"] = {"gate_users": 100, "n_candidates": 500}
+PARAMS["longtail"] = {"gate_users": 100, "n_candidates": 500, "semantic__neural-ips__epochs": 3}
 
 
 @pytest.fixture(scope="module")

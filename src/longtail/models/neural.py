@@ -235,29 +235,30 @@ class NeuralRecommender(SemanticBase):
         window = windows[0].numpy()
         real = window < self.n_items_
         if isinstance(self.user_tower_, SequenceTower):
-            return Explanation(item, "history", self.name, top_evidence(window[real], self._occlusion(windows, item)))
+            return Explanation(item, "history", self.name, top_evidence(*self._occlusion(query, item)))
         with torch.no_grad():
             weights = self.user_tower_.attention(vectors, windows)[0].numpy()  # (L,)
             projected = self.user_tower_.project(vectors[torch.from_numpy(window[real])]).numpy()
         shares = weights[real] * (projected @ self.item_factors_[item])
         return Explanation(item, "history", self.name, top_evidence(window[real], shares))
 
-    def _occlusion(self, windows: torch.Tensor, item: int) -> np.ndarray:
+    def _occlusion(self, query: HistoryBatch, item: int) -> tuple[np.ndarray, np.ndarray]:
         """For an order-aware tower, whose score does not split into per-item terms: how much
-        ``<user, item>`` drops when each history event is removed from the window (faithful by
-        construction; one batched forward pass of L windows)."""
-        window = windows[0]
-        real = torch.nonzero(window < self.n_items_).ravel()
-        variants = window.repeat(len(real), 1)  # (h, L): row r lacks event real[r]
-        for r, slot in enumerate(real.tolist()):
-            kept = torch.cat([window[:slot], window[slot + 1:]])
-            variants[r] = torch.cat([window.new_full((1,), self.n_items_), kept])  # stays right-aligned
+        ``<user, item>`` drops when each event of the window is removed from the *history* (an
+        older event then slides into the window, as it would if the user had not had that one).
+        Faithful by construction; one batched forward pass. Returns (window items, drops)."""
+        length, pad = int(self.max_history), self.n_items_
+        history = query.row(0)
+        shown = np.arange(max(0, len(history) - length), len(history))  # positions in the window
+        variants = np.full((len(shown) + 1, length), pad, dtype=np.int64)
+        for r, drop in enumerate([None, *shown.tolist()]):
+            kept = history if drop is None else np.delete(history, drop)
+            kept = kept[-length:]
+            variants[r, length - len(kept):] = kept
         vectors = torch.from_numpy(self.item_factors_)
-        target = vectors[item]
         with torch.no_grad():
-            full = self.user_tower_(vectors, windows) @ target  # (1,)
-            without = self.user_tower_(vectors, variants) @ target  # (h,)
-        return (full - without).numpy()
+            scores = (self.user_tower_(vectors, torch.from_numpy(variants)) @ vectors[item]).numpy()
+        return history[shown], scores[0] - scores[1:]
 
     # -- persistence --------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
