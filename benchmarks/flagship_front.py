@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-tail", type=Path, action="append", default=[],
                         help="an evaluate output whose models count as tail baselines too (one per dir, in order)")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=120)
     for index, folder in enumerate(args.dirs):
         models, cold = load(folder)
         if args.model not in models:
