@@ -51,6 +51,7 @@ class Recommender(ABC):
     param_grid: ClassVar[dict[str, list[Any]]] = {}
     needs_embeddings: ClassVar[bool] = False
     cosine_scores: ClassVar[bool] = False
+    batch_invariant: ClassVar[bool] = True  # False: scored one history at a time (``_rows_alone``)
     selection: ClassVar[str] = "overall"
     reference_part: ClassVar[str | None] = None
 
@@ -156,8 +157,17 @@ class Recommender(ABC):
     def score(self, queries: HistoryBatch, item_ids: np.ndarray | list[int] | None = None) -> np.ndarray:
         """Scores of each history for ``item_ids`` (all items if None): (len(queries), n_sel)."""
         self._check_queries(queries)
-        scores = self._score(queries)
+        scores = self._rows_alone(queries)
         return scores if item_ids is None else scores[:, np.asarray(item_ids)]
+
+    def _rows_alone(self, queries: HistoryBatch) -> np.ndarray:
+        """``_score``, one history at a time for models whose dense float kernels (BLAS, torch) sum
+        in an order that depends on the batch's shape: a user's scores then move in the 7th digit
+        with the batch, enough to swap two near-tied items between evaluation (batches of 512) and
+        the service (one user). Row by row, the evaluated computation is the served one."""
+        if self.batch_invariant or len(queries) <= 1:
+            return self._score(queries)
+        return np.concatenate([self._score(queries[r : r + 1]) for r in range(len(queries))])
 
     def recommend(self, queries: HistoryBatch, k: int = 20, *, exclude_seen: bool = True,
                   candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +176,7 @@ class Recommender(ABC):
         ``candidates`` restricts the catalogue. Slots that cannot be filled hold -1. (The ranking
         pipeline, ``longtail.pipeline``, adds the text fallback, re-ranking and explanations.)"""
         self._check_queries(queries)
-        scores = np.array(self._score(queries), dtype=np.float32, copy=True)
+        scores = np.array(self._rows_alone(queries), dtype=np.float32, copy=True)
         if candidates is not None:
             keep = np.zeros(self.n_items_, dtype=bool)
             keep[np.asarray(candidates)] = True

@@ -43,6 +43,9 @@ class LongtailRecommender(HybridRecommender):
     def __init__(self, *, cf: Recommender | None = None, semantic: Recommender | None = None,
                  tail_weight: float = 1.0, cold_share: float = 0.1, n_candidates: int = 2_000,
                  gate_users: int = 300, seed: int = 0) -> None:
-        super().__init__(cf=EASE() if cf is None else cf, semantic=TextFusion() if semantic is None else semantic,
+        # neural-ips on one torch thread: multi-threaded CPU backward sums in a varying order, and the
+        # gate fitted on top amplifies 1e-6 differences, so two fits (evaluate, train) would disagree
+        text = TextFusion(members={"neural-ips": NeuralIPS(num_threads=1)}) if semantic is None else semantic
+        super().__init__(cf=EASE() if cf is None else cf, semantic=text,
                          tail_weight=tail_weight, cold_share=cold_share, n_candidates=n_candidates,
                          gate_users=gate_users, seed=seed)

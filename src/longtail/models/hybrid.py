@@ -61,6 +61,7 @@ class HybridRecommender(CompositeRecommender):
 
     name = "hybrid"
     needs_embeddings = True
+    batch_invariant = False  # torch's vectorised exp/sigmoid round a row's tail differently by shape
     param_grid: ClassVar[dict[str, list[Any]]] = {"tail_weight": [1.0, 3.0, 10.0, 30.0, 100.0]}
     selection: ClassVar[str] = "tail-at-reference"
     reference_part: ClassVar[str | None] = "cf"

@@ -80,6 +80,7 @@ class SemanticBase(Recommender):
 
     needs_embeddings = True
     cosine_scores = True
+    batch_invariant = False  # dense float32 kernels: see ``Recommender._rows_alone``
 
     def __init__(self, *, half_life: float | None = None, max_history: int | None = None) -> None:
         self.half_life = half_life
