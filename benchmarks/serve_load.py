@@ -11,7 +11,7 @@ cost depends on the vectors' shape, not on their origin. Interactions: ``--users
 positives each, items drawn Zipf-skewed from 90% of the catalogue; the other 10% are cold (no
 positive), so every request also runs the semantic blend over them.
 Model: ``--model`` (ALS, 64 factors, by default) fitted on them, written as a service artifact by
-``longtail.serve.bundle.save_bundle`` and served by ``longtail serve`` (one uvicorn worker) on
+``longtail.serve.bundle.save_bundle`` and served by ``longtail serve`` (one process, Hypercorn on uvloop) on
 127.0.0.1 with a fresh SQLite store.
 Before each level, with the server idle, it measures the in-process time (``--in-process-calls``
 sequential calls) and the CPU the run actually gets (``cores available``: on a machine shared with
@@ -143,6 +143,8 @@ class InProcess:
 
 async def _client(port: int, key: str, users: list[str], seed: int, until: float,
                   out: list[float], errors: list[int]) -> None:
+    """One keep-alive connection, opened again when the server closes it (``Connection: close``
+    after its per-connection request limit)."""
     rng = np.random.default_rng(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST /recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
@@ -154,14 +156,19 @@ async def _client(port: int, key: str, users: list[str], seed: int, until: float
             writer.write(request)
             await writer.drain()
             status = int((await reader.readline()).split()[1])
-            length = 0
+            length, closing = 0, False
             while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
+                lower = line.lower()
+                if lower.startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
+                closing = closing or lower.startswith(b"connection:") and b"close" in lower
             await reader.readexactly(length)
             out.append(time.perf_counter() - started)
             if status != 200:
                 errors.append(status)
+            if closing:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
     finally:
         writer.close()
 
@@ -215,7 +222,8 @@ def main() -> None:
     store.close()
     users = bundle.user_ids
     del bundle
-    local = InProcess(artifact, store_url, users)
+    # its own store: a store has one serving process (the server below holds this one's lock)
+    local = InProcess(artifact, f"sqlite:///{folder / 'in-process.db'}", users)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     server = subprocess.Popen([sys.executable, "-m", "longtail.cli", "serve", "--artifact", str(artifact),
                                "--store", store_url, "--port", str(args.port), "--log-level", "warning"], env=env)

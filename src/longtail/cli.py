@@ -50,7 +50,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LongtailError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -327,16 +327,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1 << 20,
+    max_header_bytes: Annotated[int, typer.Option(help="Largest request line + headers (431 and close above).")] = 16_384,
+    header_timeout: Annotated[float, typer.Option(help="Request line + headers must arrive within this many s (else closed).")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="A body must arrive whole within this many s (408).")] = 30.0,
+    keep_alive: Annotated[float, typer.Option(help="Close an idle keep-alive connection after this many s.")] = 5.0,
     watch: Annotated[Optional[float], typer.Option(help="Poll the artifact link every N s; swap in new versions.")] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
 ) -> None:
-    """Run the HTTP service (one uvicorn worker: the live state lives in this process)."""
-    import uvicorn
-
+    """Run the HTTP service (one process: the live state lives in it); every connection is bounded."""
     from longtail.serve import create_app
+    from longtail.serve.server import Limits, run
 
-    application = create_app(artifact, store, max_body_bytes=max_body_bytes, watch_s=watch)
-    uvicorn.run(application, host=host, port=port, log_level=log_level, workers=1)
+    limits = Limits(header_bytes=max_header_bytes, header_timeout_s=header_timeout, keep_alive_s=keep_alive,
+                    body_bytes=max_body_bytes, body_timeout_s=body_timeout)
+    application = create_app(artifact, store, max_body_bytes=limits.body_bytes, body_timeout_s=limits.body_timeout_s,
+                             watch_s=watch)
+    console.print(f"serving {artifact} on http://{host}:{port} (limits: head {limits.header_bytes} B / "
+                  f"{limits.header_timeout_s:g} s, body {limits.body_bytes} B / {limits.body_timeout_s:g} s, "
+                  f"keep-alive {limits.keep_alive_s:g} s)")
+    run(application, host, port, limits, log_level)
 
 
 @keys_app.command("create")

@@ -81,8 +81,8 @@ def keys(tmp_path: Path) -> Keys:
 def start_server(serve_env: dict[str, str], tmp_path: Path) -> Iterator:
     started: list[Server] = []
 
-    def start(artifact: Path, store_url: str) -> Server:
-        server = Server(artifact, store_url, serve_env, tmp_path / "server.log")
+    def start(artifact: Path, store_url: str, *extra_args: str) -> Server:
+        server = Server(artifact, store_url, serve_env, tmp_path / "server.log", tuple(extra_args))
         started.append(server)
         return server
 

@@ -29,13 +29,14 @@ def free_port() -> int:
 class Server:
     """``python -m longtail.cli serve`` in a subprocess; ``kill()`` is a real SIGKILL."""
 
-    def __init__(self, artifact: Path, store_url: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, artifact: Path, store_url: str, env: dict[str, str], log: Path,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "longtail.cli", "serve", "--artifact", str(artifact), "--store", store_url,
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *extra_args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

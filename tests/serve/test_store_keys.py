@@ -10,7 +10,7 @@ import pytest
 
 from longtail.errors import ConfigError
 from longtail.serve.keys import KeyChecker, allows, create_key
-from longtail.serve.store import NewEvent, Store, store_path
+from longtail.serve.store import EventIdConflict, NewEvent, Store, store_path
 
 
 def test_store_url_forms(tmp_path: Path) -> None:
@@ -33,9 +33,11 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
 def test_events_survive_reopen_in_order_and_event_id_is_idempotent(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     seqs = store.append_events([NewEvent("u1", "i1", 10, "e1"), NewEvent("u2", "i2", 11, None),
-                                NewEvent("u1", "i1", 12, "e1")])  # a retry inside the batch
+                                NewEvent("u1", "i1", 10, "e1")])  # a retry inside the batch
     assert seqs[0] is not None and seqs[1] is not None and seqs[2] is None
-    assert store.append_events([NewEvent("u1", "i3", 13, "e1")]) == [None]  # retried later
+    assert store.append_events([NewEvent("u1", "i1", 10, "e1")]) == [None]  # retried later
+    with pytest.raises(EventIdConflict, match="e1"):  # the same id for another event: refused, not dropped
+        store.append_events([NewEvent("u1", "i3", 13, "e1")])
     store.close()
     again = Store(tmp_path / "s.db")  # a new process would see the same
     batches = list(again.events_since(0))

@@ -4,6 +4,12 @@ A saved artifact is a directory ``<path>.v-<id>/`` and ``<path>`` is a symlink t
 a new version directory completely (fsync'd), then swaps the symlink with ``os.replace`` — one
 atomic step — so a crash mid-save leaves the previous version in place and loadable, and a reader
 never sees a half-written artifact.
+
+Loading trusts nothing on disk: the manifest must list a sha256 for every file the loader reads
+(``checksums`` is required; an artifact without it cannot prove it is whole), and any failure to
+read or parse what is there (a truncated zip, garbage, a non-numeric array) is an ``ArtifactError``
+naming the file, never a raw numpy / zipfile / json exception: callers (``longtail serve``, the
+service's reload) answer one clear line instead of a traceback or a 500.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import os
 import shutil
 import time
 import uuid
+import zipfile
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,12 @@ from longtail.errors import LongtailError
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 FORMAT_VERSION = 1
+# what reading a damaged npz can raise: numpy (ValueError: bad header, pickled data; EOFError),
+# zipfile (BadZipFile: no directory, bad CRC), zlib (a corrupt compressed member), the OS
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+# what np.savez writes first: a local file header, or the end record of an archive without arrays
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: strings and objects never belong in an npz here
 
 
 class ArtifactError(LongtailError):
@@ -74,23 +89,81 @@ def save_artifact(
     return path
 
 
-def load_artifact(path: str | Path, *, verify: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read an artifact's manifest and arrays, checking every file's sha256 against the manifest."""
+def load_artifact(path: str | Path, *, verify: bool = True,
+                  files: Iterable[str] = ()) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read an artifact's manifest and arrays, checking the sha256 of ``arrays.npz`` and of each
+    name in ``files`` (other files the caller will read) against the manifest's ``checksums``.
+
+    Raises ``ArtifactError`` for anything missing, unlisted, mismatched or unparsable.
+    ``verify=False`` skips the hashing (not the listing) for callers that checked already."""
     path = Path(path)
+    manifest = read_manifest(path)
+    checksums = manifest["checksums"]
+    for name in (ARRAYS, *files):
+        if name not in checksums:
+            raise ArtifactError(f"{path / name}: not listed in the manifest's checksums (incomplete artifact)")
+    if verify:
+        for name, expected in checksums.items():
+            _verify(path / name, expected)
+    return manifest, read_arrays(path / ARRAYS)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of the version directory ``path``: a JSON object of this format, whose
+    ``checksums`` map plain file names (inside ``path``) to hex sha256."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise ArtifactError(f"{path}: no {MANIFEST}; not a longtail artifact")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{manifest_path}: corrupted manifest ({exc})") from exc
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise ArtifactError(f"{manifest_path}: corrupted manifest ({one_line(exc)})") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{manifest_path}: corrupted manifest (not a JSON object)")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: artifact format {manifest.get('format_version')} not supported")
-    if verify:
-        for name, expected in manifest.get("checksums", {}).items():
-            file = path / name
-            if not file.is_file() or sha256_file(file) != expected:
-                raise ArtifactError(f"{file}: checksum mismatch (corrupted or modified artifact)")
-    with np.load(path / ARRAYS, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    return manifest, arrays
+        raise ArtifactError(f"{path}: artifact format {manifest.get('format_version')!r} not supported")
+    checksums = manifest.get("checksums")
+    if not isinstance(checksums, dict) or not checksums:
+        raise ArtifactError(f"{manifest_path}: no checksums, so damage cannot be detected; write it again")
+    for name, digest in checksums.items():
+        # plain names only: a listed "../x" would hash (and vouch for) a file outside the version
+        if not name or Path(name).name != name or name in {".", ".."} or not isinstance(digest, str):
+            raise ArtifactError(f"{manifest_path}: bad checksums entry {name!r}")
+    return manifest
+
+
+def _verify(file: Path, expected: str) -> None:
+    try:
+        actual = sha256_file(file) if file.is_file() else None
+    except OSError as exc:
+        raise ArtifactError(f"{file}: unreadable ({one_line(exc)})") from exc
+    if actual is None:
+        raise ArtifactError(f"{file}: missing (listed in the manifest's checksums)")
+    if actual != expected:
+        raise ArtifactError(f"{file}: checksum mismatch (corrupted or modified artifact)")
+
+
+def read_arrays(file: Path) -> dict[str, np.ndarray]:
+    """Every array of the npz ``file``, read now (a damaged member fails here, not on first use)."""
+    try:
+        with file.open("rb") as handle:
+            magic = handle.read(4)
+        if magic not in ZIP_MAGIC:  # np.load would take anything else for a pickle (or a plain .npy)
+            raise ArtifactError(f"{file}: not an npz archive")
+        data = np.load(file, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # pragma: no cover - the magic said zip
+            raise ArtifactError(f"{file}: not an npz archive")
+        with data:
+            arrays = {key: data[key] for key in data.files}
+    except READ_ERRORS as exc:
+        raise ArtifactError(f"{file}: unreadable arrays ({one_line(exc)})") from exc
+    odd = sorted(key for key, value in arrays.items() if value.dtype.kind not in NUMERIC_KINDS)
+    if odd:
+        raise ArtifactError(f"{file}: non-numeric arrays {', '.join(odd[:5])}")
+    return arrays
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception in one line (``BadZipFile: File is not a zip file``), for an error message."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

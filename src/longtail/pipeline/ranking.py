@@ -21,7 +21,7 @@ from longtail.data.history import HistoryBatch
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
 from longtail.models.explain import Explanation
-from longtail.pipeline.fallback import TextFallback
+from longtail.pipeline.fallback import RowCache, TextFallback
 from longtail.rerank.base import Reranker, group_profile, item_groups
 
 DEFAULT_CANDIDATES = 200  # a re-ranker's pool: the best this many items of the model (+ fallback)
@@ -52,12 +52,15 @@ class RankingPipeline:
     reranker, n_candidates, rerank_vectors, buckets : optional re-ranking of the top
         ``n_candidates``; MMR / DPP read ``rerank_vectors``, calibration / xQuAD the ``buckets``
         (head / tail / cold per item of the split being ranked).
+    row_cache : keeps the fallback's gathered item vectors between calls (a service's state
+        passes one; see ``fallback.RowCache``).
     """
 
     def __init__(self, model: Recommender, *, item_vectors: np.ndarray | None = None,
                  fallback: TextFallback | None = None, popularity: np.ndarray | None = None,
                  reranker: Reranker | None = None, n_candidates: int = DEFAULT_CANDIDATES,
-                 rerank_vectors: np.ndarray | None = None, buckets: np.ndarray | None = None) -> None:
+                 rerank_vectors: np.ndarray | None = None, buckets: np.ndarray | None = None,
+                 row_cache: RowCache | None = None) -> None:
         model._check_fitted()
         self.model = model
         self.n_items = model.n_items_ if item_vectors is None else len(item_vectors)
@@ -78,6 +81,7 @@ class RankingPipeline:
         self.n_candidates = int(n_candidates)
         self.rerank_vectors = rerank_vectors
         self.buckets = buckets
+        self.row_cache = row_cache
 
     @property
     def name(self) -> str:
@@ -96,7 +100,8 @@ class RankingPipeline:
             scores[empty] = np.asarray(self.popularity, np.float32)[None, :]
             sources[empty] = Ranked.POPULAR
         if self.fallback is not None:
-            filled = self.fallback.apply(scores, queries, self.item_vectors, k, cosine=self.model.cosine_scores)
+            filled = self.fallback.apply(scores, queries, self.item_vectors, k, cosine=self.model.cosine_scores,
+                                         rows=self.row_cache)
             sources[filled] = Ranked.TEXT
         return scores, sources
 

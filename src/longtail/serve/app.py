@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,13 +27,22 @@ from longtail.errors import LongtailError
 from longtail.serve.middleware import BodyLimit, RequestMetrics
 from longtail.serve.routers import events, items, ops, recommend, users
 from longtail.serve.service import Conflict, NotFound, Service, ServiceConfig, Unavailable
+from longtail.serve.store import StoreUnavailable, unavailable
 
 logger = logging.getLogger("longtail.serve")
-STATUS = {NotFound: 404, Conflict: 409, Unavailable: 503}
+STATUS = {NotFound: 404, Conflict: 409, Unavailable: 503, StoreUnavailable: 503}
+# an absolute path (``/x/y``, ``~/x``, ``C:\x``) not inside a word or a relative path: error bodies
+# must not tell a client where the server keeps its files, whatever a library message says
+_PATH = re.compile(r"""(?<![\w.~-])(?:~|[A-Za-z]:)?[/\\](?:[^\s'"`<>(){}\[\],;:/\\]+[/\\])+[^\s'"`<>(){}\[\],;:/\\]*""")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute filesystem path replaced by ``<path>``."""
+    return _PATH.sub("<path>", text)
 
 
 def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int = 1 << 20,
-               watch_s: float | None = None) -> FastAPI:
+               body_timeout_s: float = 30.0, watch_s: float | None = None) -> FastAPI:
     """Load the artifact, replay the store, and return the app (ready before the first request).
 
     >>> app = create_app("out/model", "sqlite:///out/service.db")   # doctest: +SKIP
@@ -58,7 +70,7 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
     app.state.service = service
     for router in (recommend.router, items.router, users.router, events.router, ops.router):
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=service.metrics)  # outermost: times the 413s too
     _error_handlers(app)
     return app
@@ -75,10 +87,31 @@ class ErrorResponse(JSONResponse):
 def _error_handlers(app: FastAPI) -> None:
     """Every error body is ``{"detail": ...}`` in words; no stack trace ever leaves the process."""
 
+    last_fault: dict[str, float] = {}  # store fault logged -> when: one line per fault per 30 s, not per request
+
+    def respond(request: Request, exc: LongtailError, cause: BaseException | None) -> ErrorResponse:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        retry = getattr(exc, "retry_after", None)
+        if retry is not None:  # a store fault: the operator's side, with SQLite's own words
+            while cause is not None and not isinstance(cause, sqlite3.Error):
+                cause = cause.__cause__
+            line = f"{exc} ({cause or 'no database error'})"
+            if time.monotonic() - last_fault.get(line, -1e9) > 30:
+                logger.warning("%s %s -> %d: %s", request.method, request.url.path, status, line)
+                if len(last_fault) > 100:
+                    last_fault.clear()
+                last_fault[line] = time.monotonic()
+        headers = {"Retry-After": str(int(retry))} if retry is not None else None
+        return ErrorResponse({"detail": without_paths(str(exc))}, status_code=status, headers=headers)
+
     @app.exception_handler(LongtailError)
     async def library_error(request: Request, exc: LongtailError) -> ErrorResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return ErrorResponse({"detail": str(exc)}, status_code=status)
+        return respond(request, exc, exc.__cause__)
+
+    @app.exception_handler(sqlite3.Error)
+    async def store_error(request: Request, exc: sqlite3.Error) -> ErrorResponse:
+        """A store fault where none was expected: 503 in words, never a 500 quoting SQL."""
+        return respond(request, unavailable(exc), exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> ErrorResponse:

@@ -6,6 +6,11 @@ Contents: the model's own arrays (prefixed ``model.``), the item vectors, the tr
 the training positives (the users' histories) as arrays; the id vocabularies and the catalogue
 (ids, titles, texts) as JSON files (strings do not fit ``npz`` without pickle); and a manifest with
 the model name and params, a fingerprint of the dataset files, the encoder fingerprint and template.
+
+Loading checks what the checksums cannot: a version written by another tool, or resealed by hand,
+may parse and still be nonsense (lengths that differ, indices out of range, a model whose arrays do
+not fit its catalogue). Every such defect is an ``ArtifactError`` at load, so ``longtail serve``
+refuses to start with one line and a reload keeps the old version, instead of a 500 per request.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import numpy as np
 from longtail.common.arrays import pack, unpack
 from longtail.common.files import sha256_files
 from longtail.data.dataset import load_dataset
+from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
-from longtail.errors import ConfigError
-from longtail.models.artifact import ArtifactError, load_artifact, save_artifact
+from longtail.errors import ConfigError, LongtailError
+from longtail.models.artifact import ARRAYS, ArtifactError, load_artifact, one_line, save_artifact
 from longtail.models.base import Recommender
 from longtail.models.registry import from_arrays, make_model
 from longtail.pipeline import TextFallback
@@ -92,25 +98,114 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
     return save_artifact(path, manifest, arrays, extra_files=extra)
 
 
+# what rebuilding or querying a model from arrays that do not fit it can raise (torch: RuntimeError)
+MODEL_ERRORS = (LongtailError, ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError)
+
+
 def _read(version_dir: Path) -> Bundle:
-    manifest, arrays = load_artifact(version_dir)
+    manifest, arrays = load_artifact(version_dir, files=(CATALOGUE, USERS))
     if manifest.get("kind") != KIND:
         raise ArtifactError(f"{version_dir}: not a service artifact (write one with `longtail train`)")
-    catalogue = json.loads((version_dir / CATALOGUE).read_text(encoding="utf-8"))
-    user_ids = json.loads((version_dir / USERS).read_text(encoding="utf-8"))
+    catalogue = _json(version_dir / CATALOGUE)
+    if not isinstance(catalogue, dict):
+        raise ArtifactError(f"{version_dir / CATALOGUE}: not a JSON object")
+    item_ids, titles, texts = (_strings(catalogue.get(key), version_dir / CATALOGUE, key)
+                               for key in ("item_ids", "titles", "texts"))
+    user_ids = _strings(_json(version_dir / USERS), version_dir / USERS, "user ids")
+    n_items, n_users = len(item_ids), len(user_ids)
+    if not (n_items == len(titles) == len(texts)) or n_items == 0:
+        raise ArtifactError(f"{version_dir / CATALOGUE}: {n_items} item ids, {len(titles)} titles, "
+                            f"{len(texts)} texts (need as many of each, at least one)")
+    embeddings = _array(arrays, "embeddings", "f", 2, version_dir)
+    if embeddings.shape[0] != n_items or embeddings.shape[1] == 0 or not np.isfinite(embeddings).all():
+        raise ArtifactError(f"{version_dir}: embeddings {embeddings.shape} do not fit {n_items} items, "
+                            "or hold non-finite values")
+    train = _train(arrays, n_users, n_items, version_dir)
+    _check_manifest(manifest, {"n_items": n_items, "n_users": n_users, "n_interactions": len(train),
+                               "embedding_dim": embeddings.shape[1]}, version_dir)
+    model = _model(manifest["model_manifest"], arrays, train, version_dir)
+    return Bundle(manifest, model, user_ids, item_ids, titles, texts,
+                  np.ascontiguousarray(embeddings, dtype=np.float32), train, version_dir)
+
+
+def _json(file: Path) -> Any:
     try:
-        model = from_arrays(manifest["model_manifest"], unpack(MODEL_PREFIX, arrays))
-    except ConfigError as exc:
-        raise ArtifactError(f"{version_dir.name}: {exc}") from exc
-    n_items = len(catalogue["item_ids"])
-    train = Interactions(arrays["train.users"], arrays["train.items"], arrays["train.timestamps"],
-                         len(user_ids), n_items)
-    return Bundle(manifest, model, user_ids, catalogue["item_ids"], catalogue["titles"], catalogue["texts"],
-                  arrays["embeddings"], train, version_dir)
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8
+        raise ArtifactError(f"{file}: unreadable JSON ({one_line(exc)})") from exc
+
+
+def _strings(value: Any, file: Path, what: str) -> list[str]:
+    """``value`` as a list of strings; ids (``what`` ending in "ids") must also be unique."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ArtifactError(f"{file}: {what} must be a list of strings")
+    if what.endswith("ids") and len(set(value)) != len(value):
+        raise ArtifactError(f"{file}: {what} repeat")
+    return value
+
+
+def _array(arrays: dict[str, np.ndarray], key: str, kinds: str, ndim: int, where: Path) -> np.ndarray:
+    value = arrays.get(key)
+    if value is None:
+        raise ArtifactError(f"{where}: no array {key!r} in {ARRAYS}")
+    if value.dtype.kind not in kinds or value.ndim != ndim:
+        raise ArtifactError(f"{where}: array {key!r} is {value.dtype} {value.shape}, expected {ndim}-d "
+                            f"of kind {kinds!r}")
+    return value
+
+
+def _train(arrays: dict[str, np.ndarray], n_users: int, n_items: int, where: Path) -> Interactions:
+    """The training positives, checked against the vocabularies (an index out of range would
+    surface as an IndexError inside a request, or silently as another user's history)."""
+    users, items, ts = (_array(arrays, f"train.{key}", "iu", 1, where) for key in ("users", "items", "timestamps"))
+    if not len(users) == len(items) == len(ts):
+        raise ArtifactError(f"{where}: train.users, train.items, train.timestamps differ in length")
+    for name, values, bound in (("users", users, n_users), ("items", items, n_items)):
+        if len(values) and (values.min() < 0 or values.max() >= bound):
+            raise ArtifactError(f"{where}: train.{name} indices outside 0..{bound - 1}")
+    return Interactions(users.astype(np.int32), items.astype(np.int32), ts.astype(np.int64), n_users, n_items)
+
+
+def _check_manifest(manifest: dict[str, Any], counts: dict[str, int], where: Path) -> None:
+    """The manifest's own fields that serving reads, and its counts against the files."""
+    for key, actual in counts.items():
+        if manifest.get(key, actual) != actual:
+            raise ArtifactError(f"{where}: manifest says {key}={manifest.get(key)!r}, the files hold {actual}")
+    encoder = manifest.get("encoder", {})
+    if not isinstance(encoder, dict) or not isinstance(encoder.get("fingerprint", ""), str) \
+            or not isinstance(encoder.get("template"), (str, type(None))):
+        raise ArtifactError(f"{where}: manifest 'encoder' must be an object with a fingerprint and template")
+    pipeline = manifest.get("pipeline", {})
+    fallback = pipeline.get("fallback", {}) if isinstance(pipeline, dict) else None
+    try:
+        TextFallback(**fallback)  # type: ignore[arg-type]
+    except (LongtailError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: manifest pipeline.fallback is unusable ({one_line(exc)})") from exc
+    if not isinstance(manifest.get("model_manifest"), dict):
+        raise ArtifactError(f"{where}: the manifest has no 'model_manifest' object")
+
+
+def _model(model_manifest: dict[str, Any], arrays: dict[str, np.ndarray], train: Interactions,
+           where: Path) -> Recommender:
+    """The fitted model, rebuilt and asked once for one user's scores: models trust their arrays,
+    so arrays that do not fit (a short mask, a scrambled sparse index) fail here, at load."""
+    if model_manifest.get("n_items") != train.n_items:
+        raise ArtifactError(f"{where}: the model has {model_manifest.get('n_items')!r} items, "
+                            f"the catalogue {train.n_items}")
+    try:
+        model = from_arrays(model_manifest, unpack(MODEL_PREFIX, arrays))
+        active = train.active_users()[:1]
+        if len(active):
+            scores = model.score(HistoryBatch.from_interactions(train, active))
+            if np.shape(scores) != (1, train.n_items):
+                raise ArtifactError(f"scores of shape {np.shape(scores)} for 1 user x {train.n_items} items")
+    except MODEL_ERRORS as exc:
+        raise ArtifactError(f"{where}: the model cannot be rebuilt from its arrays ({one_line(exc)})") from exc
+    return model
 
 
 def load_bundle(path: str | Path, *, attempts: int = 3) -> Bundle:
-    """Read the artifact that ``path`` (the symlink) points to now.
+    """Read the artifact that ``path`` (the symlink) points to now; any defect is an ``ArtifactError``.
 
     The link is resolved once and the concrete version directory read; a save that flips the link
     and deletes the old version mid-read makes the read fail its checksums or lose a file, and it
@@ -120,11 +215,11 @@ def load_bundle(path: str | Path, *, attempts: int = 3) -> Bundle:
         target = link.resolve()
         try:
             return _read(target)
-        except (ArtifactError, FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
+        except (ArtifactError, OSError) as exc:
             if attempt == attempts - 1 or link.resolve() == target:
                 if isinstance(exc, ArtifactError):
                     raise
-                raise ArtifactError(f"{link}: cannot read service artifact ({exc})") from exc
+                raise ArtifactError(f"{link}: cannot read service artifact ({one_line(exc)})") from exc
             time.sleep(0.05)
     raise AssertionError("unreachable")
 

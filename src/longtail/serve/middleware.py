@@ -6,6 +6,7 @@ paths and JSON on others; ours always answers ``{"detail": ...}``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -24,13 +25,23 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body larger than {limit} bytes")
 
 
+class BodyTimeout(HTTPException):
+    """Raised from ``receive`` when a body has not arrived whole in time (a trickling client)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"request body not received within {seconds:g} s")
+
+
 class BodyLimit:
     """413 for a body over ``max_bytes``: at once from ``Content-Length``, else as soon as a
-    streamed (chunked) body passes the limit, before the endpoint parses anything."""
+    streamed (chunked) body passes the limit, before the endpoint parses anything. 408 for a body
+    not received whole within ``timeout_s`` of the first read: the server's read timeout closes a
+    connection that stalls, this one closes one that trickles a byte at a time."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,12 +56,22 @@ class BodyLimit:
                     await _reply(send, status, detail)
                     return
         received = 0
+        complete = False
+        deadline: float | None = None
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete, deadline
+            if complete:  # after the body: only a disconnect can come, wait for it as long as it takes
+                return await receive()
+            now = time.monotonic()
+            deadline = now + self.timeout_s if deadline is None else deadline
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - now, 0.0))
+            except TimeoutError:
+                raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
             return message
@@ -64,10 +85,10 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, watching)
-        except BodyTooLarge as exc:  # read outside FastAPI's body parsing: answer here
+        except (BodyTooLarge, BodyTimeout) as exc:  # read outside FastAPI's body parsing: answer here
             if started:
                 raise
-            await _reply(send, 413, str(exc.detail))
+            await _reply(send, exc.status_code, str(exc.detail))
 
 
 async def _reply(send: Send, status: int, detail: str) -> None:

@@ -72,7 +72,8 @@ def pipeline_of(state: LiveState, rerank: Rerank | None) -> RankingPipeline:
         options = {"reranker": make_reranker(rerank.method, diversity=rerank.diversity),
                    "n_candidates": RERANK_POOL, "rerank_vectors": vectors, "buckets": groups}
     return RankingPipeline(state.model, item_vectors=vectors, fallback=state.fallback,
-                           popularity=state.catalogue.popularity[:n].astype(np.float32), **options)
+                           popularity=state.catalogue.popularity[:n].astype(np.float32),
+                           row_cache=state.row_cache, **options)
 
 
 def recommend(state: LiveState, user_id: str, k: int, *, exclude_seen: bool = True,

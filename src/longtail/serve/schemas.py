@@ -1,8 +1,11 @@
 """Request and response bodies (pydantic): the OpenAPI schema and the edge validation in one place.
 
 Limits live here so the spec documents them: ``k`` <= ``MAX_K``, batches <= ``MAX_BATCH`` rows,
-ids <= 128 characters, text <= 10,000. Strings must be valid Unicode without control characters
-(JSON allows lone surrogates, which SQLite cannot store).
+ids <= 128 characters, text <= 10,000. Strings must be valid Unicode (JSON allows lone surrogates,
+which SQLite cannot store) without control characters: C0 (NUL, ESC...), DEL and C1 would reach
+logs, terminals and other clients' screens as escapes; item text alone may hold ``\n`` and ``\t``.
+Ids that create a resource read back by URL (a user through events, an item) must also fit one path
+segment: no ``/``, and not ``.`` or ``..`` (clients resolve those before sending).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ MAX_K = 100
 MAX_BATCH = 1000
 MAX_ITEM_BATCH = 256
 MAX_PAGE = 100
+# C0, DEL and C1 (U+0080..U+009F): terminal escapes (ESC, CSI) and invisible line breaks (NEL)
+CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)))
+TEXT_CONTROL = CONTROL - {"\n", "\t"}
 
 
 def _clean(value: str) -> str:
@@ -25,17 +31,47 @@ def _clean(value: str) -> str:
     return value
 
 
-def _no_control(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+def _printable(value: str) -> str:
+    if not CONTROL.isdisjoint(value):
         raise ValueError("must not contain control characters")
-    if value != value.strip():
-        raise ValueError("must not start or end with whitespace")
     return _clean(value)
 
 
+def _text(value: str) -> str:
+    if not TEXT_CONTROL.isdisjoint(value):
+        raise ValueError("must not contain control characters other than newline and tab")
+    return _clean(value)
+
+
+def _title(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return _printable(value)
+
+
+def _no_control(value: str) -> str:
+    value = _printable(value)
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+def _path_segment(value: str) -> str:
+    """A new user or item is read back at ``/users/{id}`` / ``/items/{id}``: the id must survive
+    as one percent-encoded path segment (Starlette matches the decoded path, so ``%2F`` is a ``/``)."""
+    if "/" in value:
+        raise ValueError("must not contain '/' (it could not be read back at /users/{id} or /items/{id})")
+    if value in {".", ".."}:
+        raise ValueError("must not be '.' or '..' (clients resolve them as path segments)")
+    return value
+
+
 Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_control)]
-Title = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_clean)]
-Text = Annotated[str, Field(max_length=10_000), AfterValidator(_clean)]
+# an id that names a new user or item, which the API later reads at /users/{id} or /items/{id}
+PathId = Annotated[Id, AfterValidator(_path_segment)]
+Title = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_title)]
+Text = Annotated[str, Field(max_length=10_000), AfterValidator(_text)]
+Category = Annotated[str, Field(max_length=200), AfterValidator(_printable)]
 Strict = ConfigDict(extra="forbid")
 
 
@@ -106,11 +142,11 @@ class ProfileResponse(BaseModel):
 class ItemIn(BaseModel):
     model_config = Strict
 
-    item_id: Id
-    title: Title
-    text: Text = Field("", description="the richest description available")
-    categories: list[Annotated[str, Field(max_length=200), AfterValidator(_clean)]] = Field(
-        default_factory=list, max_length=50)
+    item_id: PathId = Field(description="read back at /items/{item_id}: no '/', not '.' or '..', no control "
+                                        "characters, no outer whitespace")
+    title: Title = Field(description="not blank; no control characters")
+    text: Text = Field("", description="the richest description available; newlines and tabs allowed")
+    categories: list[Category] = Field(default_factory=list, max_length=50, description="no control characters")
 
 
 class ItemBatch(BaseModel):
@@ -127,7 +163,8 @@ class ItemsCreated(BaseModel):
 class EventIn(BaseModel):
     model_config = Strict
 
-    user_id: Id
+    user_id: PathId = Field(description="a new id starts a new user, read back at /users/{user_id}/profile: "
+                                        "no '/', not '.' or '..', no control characters, no outer whitespace")
     item_id: Id
     timestamp: int | None = Field(None, ge=0, le=2**53, description="Unix seconds; default: now")
     event_id: Id | None = Field(None, description="idempotency key: an event_id already stored is not stored again")

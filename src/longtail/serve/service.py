@@ -6,6 +6,9 @@ so the state never holds what the store does not, and a reload can catch up exac
 new state beside the serving one (slow: load + replay, no lock), then, under the lock, applies the
 few writes committed meanwhile and swaps the reference. Requests read ``service.state`` once and
 keep that object, so each sees one whole state, old or new, and none waits for the swap.
+
+Errors carry reasons in words, never exception text, SQL or paths (those go to the log): a client
+cannot act on them, and they tell an attacker about the host.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import numpy as np
 from anyio import CapacityLimiter
 
 from longtail.errors import LongtailError
+from longtail.models.artifact import ArtifactError
 from longtail.serve.keys import KeyChecker
 from longtail.serve.metrics import Metrics
 from longtail.serve.schemas import EventIn, ItemIn
 from longtail.serve.state import LiveState
-from longtail.serve.store import NewEvent, Store
+from longtail.serve.store import EventIdConflict, NewEvent, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from longtail.text import TextEncoder
@@ -40,11 +44,39 @@ class NotFound(LongtailError):
 
 
 class Conflict(LongtailError):
-    """An item id that already exists (HTTP 409)."""
+    """An item id that already exists, or an event_id reused for another event (HTTP 409)."""
 
 
 class Unavailable(LongtailError):
-    """The server cannot do this now or with this artifact (HTTP 503)."""
+    """The server cannot do this now or with this artifact (HTTP 503); ``retry_after`` (seconds)
+    when waiting may help, sent as ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ReloadFailed(Unavailable):
+    """The artifact version ``target`` cannot be loaded; the old state keeps serving."""
+
+    def __init__(self, message: str, target: Path) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+def _not_stored(exc: StoreUnavailable) -> Unavailable:
+    return Unavailable(f"{exc}; nothing from this request was stored, send it again later",
+                       retry_after=exc.retry_after)
+
+
+def _why_unloadable(exc: BaseException) -> str:
+    """A reason in words for a version that fails to load (the exception's text names paths)."""
+    text = str(exc).lower()
+    if isinstance(exc, ArtifactError) and "checksum" in text:
+        return "its files do not match their checksums (corrupted or modified)"
+    if isinstance(exc, FileNotFoundError) or "no manifest" in text or "missing" in text:
+        return "a file of it is missing"
+    return "its files are damaged or incompatible with this server (details in the server log)"
 
 
 @dataclass(frozen=True)
@@ -61,7 +93,14 @@ class ServiceConfig:
 class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self.store = Store(config.store)
+        self.store = Store(config.store, exclusive=True)  # one writer per store: refused if served
+        try:
+            self._start(config)
+        except BaseException:
+            self.store.close()  # releases the store's lock for the next try
+            raise
+
+    def _start(self, config: ServiceConfig) -> None:
         self.keys = KeyChecker(self.store)
         self.metrics = Metrics()
         self.write_lock = threading.RLock()
@@ -78,6 +117,8 @@ class Service:
                            "create one with `longtail keys create --store ... --scope write`", self.store.path)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._bad_target: Path | None = None  # the version the watcher failed to load (not retried)
+        self._poll_error: str | None = None
 
     # -- encoding new items -------------------------------------------------------------------
     def encode(self, state: LiveState, titles: list[str], texts: list[str], categories: list[str]) -> np.ndarray:
@@ -109,10 +150,23 @@ class Service:
             raise NotFound(f"unknown item_id: {', '.join(repr(i) for i in unknown[:5])}"
                            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
         now = int(time.time())
-        rows = [NewEvent(e.user_id, e.item_id, now if e.timestamp is None else e.timestamp, e.event_id)
-                for e in events]
+        rows = [NewEvent(e.user_id, e.item_id, now if e.timestamp is None else e.timestamp, e.event_id,
+                         client_ts=e.timestamp is not None) for e in events]
+        first: dict[str, NewEvent] = {}
+        for row in rows:
+            if row.event_id is not None:
+                seen = first.setdefault(row.event_id, row)
+                if not row.same_as(seen.user_id, seen.item_id, int(seen.ts)):
+                    raise Conflict(f"event_id {row.event_id!r} is repeated in the batch with another "
+                                   "user_id, item_id or timestamp; nothing from this batch was stored")
         with self.write_lock:
-            seqs = self.store.append_events(rows)  # durable from here on
+            try:
+                seqs = self.store.append_events(rows)  # durable from here on
+            except EventIdConflict as exc:
+                raise Conflict(f"event_id {exc.event_id!r} was already stored with another user_id, item_id "
+                               "or timestamp; nothing from this batch was stored") from None
+            except StoreUnavailable as exc:
+                raise _not_stored(exc) from exc
             kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
             self.events_stored += len(kept)
             if kept:
@@ -140,8 +194,11 @@ class Service:
             try:
                 seqs = self.store.add_items(list(zip(ids, titles, texts, categories, strict=True)),
                                             fingerprint, vectors)
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(f"an item_id in the batch already exists ({exc})") from None
+            except sqlite3.IntegrityError as exc:  # stored meanwhile by another process (keys CLI, a test)
+                logger.info("POST /items refused: %s", exc)
+                raise Conflict("an item_id in the batch already exists in the store") from None
+            except StoreUnavailable as exc:
+                raise _not_stored(exc) from exc
             self.state.add_items(seqs, ids, titles, texts, vectors)
         return ids
 
@@ -159,15 +216,27 @@ class Service:
         with self._reload_lock:
             started = time.perf_counter()
             previous = self.state.bundle.version
-            if not force and self.artifact_target() == self.state.bundle.source:
+            target = self.artifact_target()
+            if not force and target == self.state.bundle.source:
                 return previous, previous, 0.0
             try:
                 fresh = LiveState.load(self.config.artifact, self.store, self.encode)
-            except LongtailError as exc:  # a broken new version: keep serving the old one
-                raise Unavailable(f"reload failed, still serving {previous}: {exc}") from exc
-            with self.write_lock:
-                fresh.catch_up(self.store, self.encode)  # writes since the replay
-                self.state = fresh
+                with self.write_lock:
+                    fresh.catch_up(self.store, self.encode)  # writes since the replay
+                    self.state = fresh
+            except StoreUnavailable as exc:
+                raise Unavailable(f"reload failed: {exc}; still serving {previous}",
+                                  retry_after=exc.retry_after) from exc
+            except Exception as exc:  # any fault of the new version: keep serving the old one
+                reason = _why_unloadable(exc)
+                if isinstance(exc, LongtailError):  # a message of ours: one line, traceback for debugging
+                    logger.error("cannot load artifact version %s: %s; still serving %s", target.name, exc, previous)
+                    logger.debug("artifact load failure", exc_info=exc)
+                else:
+                    logger.error("cannot load artifact version %s; still serving %s", target.name, previous,
+                                 exc_info=exc)
+                raise ReloadFailed(f"cannot load artifact version {target.name}: {reason}; "
+                                   f"still serving {previous}", target) from exc
             self.reloads += 1
             seconds = time.perf_counter() - started
             logger.info("artifact swapped: %s -> %s in %.2fs", previous, fresh.bundle.version, seconds)
@@ -179,13 +248,25 @@ class Service:
 
         def watch() -> None:
             while not self._stop.wait(self.config.watch_s):
-                try:
-                    self.reload(force=False)
-                except Exception:  # keep serving the current state; say why in the log
-                    logger.exception("artifact reload failed; still serving %s", self.state.bundle.version)
+                self.poll_artifact()
 
         self._watcher = threading.Thread(target=watch, name="artifact-watcher", daemon=True)
         self._watcher.start()
+
+    def poll_artifact(self) -> None:
+        """One watcher step: swap in a new version. A version that failed to load is logged once
+        (by ``reload``) and not read again: a version directory never changes, only the link."""
+        if self.artifact_target() == self._bad_target:
+            return
+        try:
+            self.reload(force=False)
+            self._bad_target = self._poll_error = None
+        except ReloadFailed as exc:
+            self._bad_target = exc.target
+        except Exception as exc:  # e.g. the store cannot be read now: try again at the next poll
+            if str(exc) != self._poll_error:  # one line per distinct failure, not one per poll
+                logger.warning("artifact reload failed (%s); still serving %s", exc, self.state.bundle.version)
+            self._poll_error = str(exc)
 
     def close(self) -> None:
         self._stop.set()

@@ -15,7 +15,8 @@ import numpy as np
 
 from longtail.data.buckets import popularity_buckets
 from longtail.errors import LongtailError
-from longtail.pipeline import TextFallback
+from longtail.models.artifact import ArtifactError, one_line
+from longtail.pipeline import RowCache, TextFallback
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.catalogue import Catalogue
 from longtail.serve.histories import Histories
@@ -45,6 +46,7 @@ class LiveState:
         self.buckets = popularity_buckets(bundle.popularity)
         # the text fallback chosen for this model on valid (``longtail evaluate``), stored by ``train``
         self.fallback = TextFallback(**bundle.manifest.get("pipeline", {}).get("fallback", {}))
+        self.row_cache = RowCache()  # the fallback's item vectors, gathered once per catalogue size
 
     @property
     def encoder_fingerprint(self) -> str:
@@ -56,8 +58,15 @@ class LiveState:
 
     @classmethod
     def load(cls, artifact: str | Path, store: Store, encode: Encode | None = None) -> LiveState:
-        """Read the artifact ``artifact`` points to now and replay ``store`` over it."""
-        state = cls(load_bundle(artifact))
+        """Read the artifact ``artifact`` points to now and replay ``store`` over it.
+
+        ``load_bundle`` checks the artifact; indexing it should not fail, but if it does, that is
+        still the artifact's fault: an ``ArtifactError`` (one line at start-up, 503 on reload)."""
+        bundle = load_bundle(artifact)
+        try:
+            state = cls(bundle)
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+            raise ArtifactError(f"{bundle.source}: cannot index the artifact ({one_line(exc)})") from exc
         state.catch_up(store, encode)
         logger.info("state ready: artifact %s, %d items, %d users, events up to #%d",
                     state.bundle.version, len(state.catalogue), len(state.histories), state.last_event_seq)

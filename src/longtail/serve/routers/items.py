@@ -13,7 +13,10 @@ from longtail.serve.schemas import MAX_K, ItemBatch, ItemIn, ItemsCreated, Simil
 from longtail.serve.service import NotFound
 
 router = APIRouter(tags=["items"])
-ItemId = Annotated[str, Path(min_length=1, max_length=128, description="catalogue item id")]
+# one path segment, percent-encoded by the client (quote(id, safe="")); POST /items refuses ids
+# that cannot be one ('/', '.', '..'), so every posted item can be asked for here
+ItemId = Annotated[str, Path(min_length=1, max_length=128,
+                             description="catalogue item id, percent-encoded as one path segment")]
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarResponse, dependencies=[ReadKey],

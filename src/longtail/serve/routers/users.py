@@ -17,12 +17,16 @@ router = APIRouter(tags=["users"])
 @router.get("/users/{user_id}/profile", response_model=ProfileResponse, dependencies=[ReadKey],
             responses={**AUTH_ERRORS, **NOT_FOUND})
 def get_profile(
-    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    user_id: Annotated[str, Path(min_length=1, max_length=128,
+                                 description="user id, percent-encoded as one path segment")],
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ProfileResponse:
-    """The user's live history (training positives and events), most recent first, one page."""
+    """The user's live history (training positives and events), most recent first, one page.
+
+    POST /events refuses user ids that cannot be one path segment ('/', '.', '..'), so every user
+    it creates can be read here."""
     state = service.state
     u = state.histories.index_of(user_id)
     if u is None:
