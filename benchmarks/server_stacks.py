@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--model", default="itemknn")
     parser.add_argument("--stacks", default=",".join(STACKS))
-    parser.add_argument("--give-up", type=float, default=30.0, help="seconds to wait for stalled connections")
+    parser.add_argument("--give-up", type=float, default=35.0, help="seconds to wait for stalled connections")
     parser.add_argument("--seconds", type=float, default=10.0, help="load per stack")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--json", type=Path, default=None)

@@ -329,7 +329,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1 << 20,
     max_header_bytes: Annotated[int, typer.Option(help="Largest request line + headers (431 and close above).")] = 16_384,
     header_timeout: Annotated[float, typer.Option(help="Request line + headers must arrive within this many s (else closed).")] = 10.0,
-    body_timeout: Annotated[float, typer.Option(help="A body must arrive whole within this many s (408).")] = 30.0,
+    body_timeout: Annotated[float, typer.Option(help="A body must arrive whole within this many s (408).")] = 20.0,
     keep_alive: Annotated[float, typer.Option(help="Close an idle keep-alive connection after this many s.")] = 5.0,
     watch: Annotated[Optional[float], typer.Option(help="Poll the artifact link every N s; swap in new versions.")] = None,
     log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",

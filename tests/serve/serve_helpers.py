@@ -62,3 +62,18 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def serving_folder(folder: Path, bundle: object) -> tuple[Path, Keys]:
+    """``folder`` with the artifact of ``bundle`` and a store holding a read and a write key."""
+    from longtail.serve.bundle import save_bundle
+    from longtail.serve.keys import create_key
+    from longtail.serve.store import Store
+
+    artifact = save_bundle(bundle, folder / "model")  # type: ignore[arg-type]
+    url = f"sqlite:///{folder / 'service.db'}"
+    store = Store(url)
+    try:
+        return artifact, Keys(url, create_key(store, "read"), create_key(store, "write"))
+    finally:
+        store.close()

@@ -12,16 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 from attacks import HOST, HealthProbe, header_flood, request_line_flood, send_then_read, stalled_connections
-from serve_helpers import Keys, Server
+from serve_helpers import Keys, Server, serving_folder
 
-from longtail.serve.bundle import Bundle, save_bundle
-from longtail.serve.keys import create_key
-from longtail.serve.store import Store
+from longtail.serve.bundle import Bundle
 
 HEADER_TIMEOUT_S = 2.0
 BODY_TIMEOUT_S = 3.0
@@ -32,12 +29,8 @@ LIMITS = ("--header-timeout", str(HEADER_TIMEOUT_S), "--body-timeout", str(BODY_
 def target(tmp_path_factory: pytest.TempPathFactory, serve_env: dict[str, str], bundle: Bundle
            ) -> Iterator[tuple[Server, Keys]]:
     folder = tmp_path_factory.mktemp("attacks")
-    artifact = save_bundle(bundle, folder / "model")
-    url = f"sqlite:///{folder / 'service.db'}"
-    store = Store(url)
-    keys = Keys(url, create_key(store, "read"), create_key(store, "write"))
-    store.close()
-    server = Server(artifact, url, serve_env, folder / "server.log", LIMITS)
+    artifact, keys = serving_folder(folder, bundle)
+    server = Server(artifact, keys.url, serve_env, folder / "server.log", LIMITS)
     yield server, keys
     server.stop()
 

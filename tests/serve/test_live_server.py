@@ -14,23 +14,17 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serve_helpers import Keys, Server
+from serve_helpers import Keys, Server, serving_folder
 
 from longtail.serve.bundle import Bundle, save_bundle
-from longtail.serve.keys import create_key
-from longtail.serve.store import Store
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, serve_env: dict[str, str], bundle: Bundle
          ) -> Iterator[tuple[Server, Keys, Path]]:
     folder = tmp_path_factory.mktemp("live")
-    artifact = save_bundle(bundle, folder / "model")
-    url = f"sqlite:///{folder / 'service.db'}"
-    store = Store(url)
-    keys = Keys(url, create_key(store, "read"), create_key(store, "write"))
-    store.close()
-    server = Server(artifact, url, serve_env, folder / "server.log")
+    artifact, keys = serving_folder(folder, bundle)
+    server = Server(artifact, keys.url, serve_env, folder / "server.log")
     yield server, keys, artifact
     server.stop()
 

@@ -38,7 +38,7 @@ class BodyLimit:
     not received whole within ``timeout_s`` of the first read: the server's read timeout closes a
     connection that stalls, this one closes one that trickles a byte at a time."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 20.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s

@@ -48,7 +48,7 @@ class Limits:
     header_timeout_s: float = 10.0
     keep_alive_s: float = 5.0
     body_bytes: int = 1 << 20
-    body_timeout_s: float = 30.0
+    body_timeout_s: float = 20.0
     max_connections: int = 1000
     backlog: int = 512
     graceful_shutdown_s: float = 10.0
