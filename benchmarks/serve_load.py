@@ -2,7 +2,7 @@
 beside the in-process time of the same recommendation call (so the HTTP overhead shows as a ratio).
 
     OPENBLAS_NUM_THREADS=1 /tmp/tv/bin/python benchmarks/serve_load.py [--items 100000] [--users 20000]
-        [--model als] [--seconds 10] [--levels 1,8,32] [--json out.json]
+        [--model als] [--seconds 10] [--levels 1,8,32] [--json out.json] [--before earlier.json]
 
 Catalogue: ml-latest-small's 9,742 real titles, repeated with an edition suffix ("Heat (1995) [ed. 7]")
 up to ``--items``. Item vectors are *synthetic* unit vectors (a Gaussian mixture of 1,000 Zipf-sized
@@ -207,6 +207,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--in-process-calls", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a JSON written by an earlier run: its p50 / p99 printed beside this run's")
     args = parser.parse_args()
     console = Console(width=120)
     folder = Path(tempfile.mkdtemp(prefix="longtail-serve-load-"))
@@ -258,6 +260,14 @@ def main() -> None:
                       f"{r['p50_vs_in_process']:.1f}x", f"{r['cores_available']:.2f}")
     console.print(table)
     console.print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if args.before is not None:
+        before = {r["clients"]: r for r in json.loads(args.before.read_text())["levels"]}
+        for r in rows:
+            b = before.get(r["clients"])
+            if b is not None:
+                console.print(f"{r['clients']} clients: p50 {r['p50_ms']:.1f} ms / p99 {r['p99_ms']:.1f} ms now, "
+                              f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} before ({args.before.name}); "
+                              f"in-process p50 {r['in_process_p50_ms']:.1f} vs {b['in_process_p50_ms']:.1f} ms")
     result = {"items": args.items, "users": args.users, "model": args.model, "seconds_per_level": args.seconds,
               "cores": os.cpu_count(), "levels": rows}
     if args.json:
