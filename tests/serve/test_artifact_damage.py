@@ -181,17 +181,24 @@ def test_unlisted_extra_file_is_ignored(artifact: Path) -> None:
     assert load_bundle(artifact).item_ids
 
 
-@pytest.mark.parametrize("name", ["manifest-without-checksums", "arrays-not-listed", "truncated-arrays",
-                                  "garbage-arrays", "arrays-member-crc", "manifest-not-an-object"])
+# a bare model's arrays carry no "model." prefix
+MODEL_DAMAGES = {**{name: DAMAGES[name] for name in ("manifest-without-checksums", "arrays-not-listed",
+                                                      "truncated-arrays", "garbage-arrays", "arrays-member-crc",
+                                                      "manifest-not-an-object")},
+                 "model-array-missing": edit_arrays(_pop("sim.data"))}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_DAMAGES))
 def test_damaged_model_artifact_raises_artifact_error(name: str, bundle: Bundle, tmp_path: Path) -> None:
     """The same file rules for a bare model (``save_model`` / ``load_model``)."""
     from longtail.models import load_model, save_model
 
     path = save_model(bundle.model, tmp_path / "model")
     assert load_model(path).n_items_ == len(bundle.item_ids)
-    DAMAGES[name](path.resolve())
-    with pytest.raises(ArtifactError):
+    MODEL_DAMAGES[name](path.resolve())
+    with pytest.raises(ArtifactError) as caught:
         load_model(path)
+    assert "\n" not in str(caught.value)
 
 
 CLI_DAMAGES = ["manifest-without-checksums", "no-checksums-and-truncated-arrays", "truncated-arrays",

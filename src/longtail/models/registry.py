@@ -11,7 +11,7 @@ import numpy as np
 
 from longtail.errors import ConfigError
 from longtail.models.als import ALS
-from longtail.models.artifact import load_artifact, save_artifact
+from longtail.models.artifact import ArtifactError, load_artifact, save_artifact
 from longtail.models.base import CompositeRecommender, Recommender
 from longtail.models.bpr import BPR
 from longtail.models.ease import EASE
@@ -75,6 +75,11 @@ def save_model(model: Recommender, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path) -> Recommender:
-    """Load any model ``save_model`` wrote."""
+    """Load any model ``save_model`` wrote; arrays that do not fit the model (a missing one, a
+    wrong shape) are an ``ArtifactError`` like any other damage, not a raw ``KeyError``."""
     manifest, arrays = load_artifact(path)
-    return from_arrays(manifest, arrays)
+    try:
+        return from_arrays(manifest, arrays)
+    except (ConfigError, KeyError, ValueError, IndexError, TypeError) as exc:
+        raise ArtifactError(f"{Path(path).name}: the model's arrays do not fit its manifest "
+                            f"({type(exc).__name__}: {exc})") from exc
