@@ -152,19 +152,12 @@ class Service:
         now = int(time.time())
         rows = [NewEvent(e.user_id, e.item_id, now if e.timestamp is None else e.timestamp, e.event_id,
                          client_ts=e.timestamp is not None) for e in events]
-        first: dict[str, NewEvent] = {}
-        for row in rows:
-            if row.event_id is not None:
-                seen = first.setdefault(row.event_id, row)
-                if not row.same_as(seen.user_id, seen.item_id, int(seen.ts)):
-                    raise Conflict(f"event_id {row.event_id!r} is repeated in the batch with another "
-                                   "user_id, item_id or timestamp; nothing from this batch was stored")
         with self.write_lock:
             try:
                 seqs = self.store.append_events(rows)  # durable from here on
-            except EventIdConflict as exc:
-                raise Conflict(f"event_id {exc.event_id!r} was already stored with another user_id, item_id "
-                               "or timestamp; nothing from this batch was stored") from None
+            except EventIdConflict as exc:  # stored before, or earlier in this batch (one transaction)
+                raise Conflict(f"event_id {exc.event_id!r} was already used (stored, or earlier in this batch) "
+                               "with another user_id, item_id or timestamp; nothing from this batch was stored") from None
             except StoreUnavailable as exc:
                 raise _not_stored(exc) from exc
             kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
