@@ -9,7 +9,8 @@ and the flagship).
 
 Models are fitted on train+valid with their default parameters (the explanation, not the
 accuracy, is measured); the lists come from the model alone (no fallback, seen items excluded).
-Items whose explanation names no history item (e.g. "popular") count as not faithful.
+Items whose explanation names no history item (e.g. "popular") count as not faithful. The removal
+keeps the rest of the history as it was (order, times): ``HistoryBatch.without``.
 """
 
 from __future__ import annotations
@@ -37,13 +38,11 @@ def faithful_share(model: object, queries: HistoryBatch, k: int) -> tuple[int, i
     explanations = model.explain(queries, top)  # type: ignore[attr-defined]
     faithful, drops = 0, []
     for r in range(len(queries)):
-        history = queries.row(r).tolist()
         for item, why in zip(top[r], explanations[r], strict=True):
             if not why.evidence:
                 drops.append(float("nan"))
                 continue
-            without = HistoryBatch.from_lists([[i for i in history if i != why.evidence[0].item]],
-                                              n_items=queries.n_items)
+            without = queries.without(r, [why.evidence[0].item])  # order, times, weights kept
             drop = float(scores[r, item] - model.score(without)[0, item])  # type: ignore[attr-defined]
             drops.append(drop)
             faithful += drop > 0

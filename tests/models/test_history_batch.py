@@ -119,3 +119,11 @@ def test_from_ids_maps_the_dataset_vocabulary_and_names_unknown_ids() -> None:
     assert len(batch.row(1)) == 0 and batch.n_items == 4
     with pytest.raises(ConfigError, match="'99'"):
         HistoryBatch.from_ids([["10", "99"]], vocab)
+
+
+def test_without_removes_one_item_per_row_and_keeps_the_rest_as_it_was() -> None:
+    batch = HistoryBatch.from_lists([[3, 1, 4], [5, 9, 2, 6]], n_items=10, times=[[10, 20, 30], [1, 2, 3, 4]])
+    out = batch.without(1, [9, 6, 7])  # 7 is not in the history: the row comes back whole
+    assert [out.row(r).tolist() for r in range(len(out))] == [[5, 2, 6], [5, 9, 2], [5, 9, 2, 6]]
+    assert out.times[out.indptr[0]:out.indptr[1]].tolist() == [1, 3, 4]  # times travel with their items
+    assert (out.users == batch.users[1]).all() and len(batch.without(0, [])) == 0

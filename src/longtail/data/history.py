@@ -30,11 +30,18 @@ def first_events(users: np.ndarray, items: np.ndarray, times: np.ndarray
     """One event per (user, item), its earliest (the protocol's duplicate rule), sorted by
     (user, item). Returns int64 (users, items, times)."""
     users, items, times = (np.asarray(a, np.int64) for a in (users, items, times))
+    keep = first_event_index(users, items, times)
+    return users[keep], items[keep], times[keep]
+
+
+def first_event_index(users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Positions of ``first_events``' rows in the input (so per-event data, such as weights,
+    can follow them), in (user, item) order. (k,) int64."""
     order = np.lexsort((times, items, users))
-    u, i, t = users[order], items[order], times[order]
+    u, i = np.asarray(users)[order], np.asarray(items)[order]
     first = np.ones(len(u), dtype=bool)
     first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-    return u[first], i[first], t[first]
+    return order[first]
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,32 +72,37 @@ class HistoryBatch:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_events(cls, rows: np.ndarray, items: np.ndarray, times: np.ndarray, n_rows: int, n_items: int,
-                    *, users: np.ndarray | None = None, keep_repeats: bool = False) -> HistoryBatch:
+                    *, users: np.ndarray | None = None, keep_repeats: bool = False,
+                    weights: np.ndarray | None = None) -> HistoryBatch:
         """From parallel event arrays (``rows`` in [0, n_rows)); duplicates keep their earliest
-        event (every event with ``keep_repeats``); each row ordered by (time, item)."""
-        if keep_repeats:
-            r, i, t = (np.asarray(a, np.int64) for a in (rows, items, times))
-        else:
-            r, i, t = first_events(rows, items, times)
+        event (every event with ``keep_repeats``); each row ordered by (time, item). ``weights``
+        (per event, None: all 1) follow their events."""
+        r, i, t = (np.asarray(a, np.int64) for a in (rows, items, times))
+        w = None if weights is None else np.asarray(weights, np.float32)
+        if not keep_repeats:
+            keep = first_event_index(r, i, t)
+            r, i, t = r[keep], i[keep], t[keep]
+            w = None if w is None else w[keep]
         order = np.lexsort((i, t, r))
         r, i, t = r[order], i[order], t[order]
         indptr = np.zeros(int(n_rows) + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=int(n_rows)), out=indptr[1:])
         users = np.full(int(n_rows), -1, np.int64) if users is None else np.asarray(users, np.int64)
-        return cls(i, t, indptr, int(n_items), users, repeats=keep_repeats)
+        return cls(i, t, indptr, int(n_items), users, None if w is None else w[order], repeats=keep_repeats)
 
     @classmethod
     def from_interactions(cls, X: Interactions, users: np.ndarray | Sequence[int] | None = None, *,
                           keep_repeats: bool | None = None) -> HistoryBatch:
-        """The histories in ``X`` of ``users`` (indices; all of X's users if None), in that order;
-        repeated items are kept when ``X.repeats`` (``keep_repeats`` overrides)."""
+        """The histories in ``X`` of ``users`` (indices; all of X's users if None), in that order,
+        with ``X.weights``; repeated items are kept when ``X.repeats`` (``keep_repeats`` overrides)."""
         users = np.arange(X.n_users, dtype=np.int64) if users is None else np.asarray(users, np.int64)
         row_of = np.full(X.n_users, -1, dtype=np.int64)
         row_of[users] = np.arange(len(users))
         rows = row_of[X.users]
         keep = rows >= 0
         return cls.from_events(rows[keep], X.items[keep], X.timestamps[keep], len(users), X.n_items,
-                               users=users, keep_repeats=X.repeats if keep_repeats is None else keep_repeats)
+                               users=users, keep_repeats=X.repeats if keep_repeats is None else keep_repeats,
+                               weights=None if X.weights is None else X.weights[keep])
 
     @classmethod
     def from_lists(cls, histories: Sequence[Sequence[int]], n_items: int, *,
@@ -164,6 +176,19 @@ class HistoryBatch:
         return HistoryBatch(self.items[keep], self.times[keep], indptr, self.n_items, self.users, weights,
                             self.repeats)
 
+    def without(self, r: int, items: Sequence[int] | np.ndarray) -> HistoryBatch:
+        """One row per item of ``items``: row ``r`` with every event of that item removed, the
+        rest (order, times, weights) untouched — what "remove it from the history" means to a
+        faithfulness check and to occlusion explanations."""
+        start, stop = int(self.indptr[r]), int(self.indptr[r + 1])
+        own = self.items[start:stop]
+        keep = [np.flatnonzero(own != int(item)) + start for item in items]
+        index = np.concatenate(keep) if keep else np.zeros(0, np.int64)
+        indptr = np.concatenate([[0], np.cumsum([len(k) for k in keep])]).astype(np.int64)
+        weights = None if self.weights is None else self.weights[index]
+        return HistoryBatch(self.items[index], self.times[index], indptr, self.n_items,
+                            np.full(len(keep), self.users[r], np.int64), weights, self.repeats)
+
     def with_catalogue(self, n_items: int) -> HistoryBatch:
         """The same histories restricted to items ``< n_items`` (a model fitted on a smaller
         catalogue than the service's live one sees only the items it knows)."""
@@ -198,4 +223,4 @@ class HistoryBatch:
         return matrix
 
 
-__all__ = ["HistoryBatch", "first_events"]
+__all__ = ["HistoryBatch", "first_event_index", "first_events"]

@@ -21,7 +21,7 @@ from longtail.data.split import TEST, temporal_parts
 from longtail.errors import ConfigError
 from longtail.models.base import CompositeRecommender, FitCache, Recommender
 from longtail.models.ease import EASE
-from longtail.models.explain import Explanation
+from longtail.models.explain import Explanation, occlusion_evidence
 from longtail.models.semantic import SemanticAttentionRecommender
 from longtail.models.gate import GateInputs, PopularityGate, fit_gate, standardise, tensors
 
@@ -186,20 +186,19 @@ class HybridRecommender(CompositeRecommender):
             return self.gate_.gate(x).numpy()[0]
 
     def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
-        """Each part's share of the score (``detail``: cf, semantic, popularity, gate) and, from
-        the part that drove it, the history items behind it. The gate's inputs are computed once."""
+        """Each part's share of the score (``detail``: cf, semantic, popularity, gate) and the
+        history items whose removal lowers the hybrid's own score most (``occlusion_evidence``;
+        candidates: both parts' evidence). Without a candidate that lowers it, no evidence."""
         inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query)
         with torch.no_grad():
             parts = {k: v[0].numpy() for k, v in self.gate_.parts(tensors(inputs)).items()}
-        out = []
-        for item in items:
-            detail = {k: float(v[item]) for k, v in parts.items()}
-            driver = max(("cf", "semantic", "popularity"), key=lambda k: abs(detail[k]))
-            source = self.cf_ if driver == "cf" else self.semantic_
-            evidence = source.explain(query, np.asarray([[item]]))[0][0].evidence
-            out.append(Explanation(item, "parts", self.name, evidence,
-                                   {**detail, "cold": float(self.item_counts_[item] == 0)}))
-        return out
+        column = np.asarray([items])
+        proposed = [e.item for part in (self.cf_, self.semantic_)
+                    for why in part.explain(query, column)[0] for e in why.evidence]
+        evidence = occlusion_evidence(self.score, query, items, proposed)
+        return [Explanation(item, "parts", self.name, found,
+                            {**{k: float(v[item]) for k, v in parts.items()}, "cold": float(self.item_counts_[item] == 0)})
+                for item, found in zip(items, evidence, strict=True)]
 
     # -- persistence --------------------------------------------------------------------------
     def _own_state(self) -> dict[str, np.ndarray]:

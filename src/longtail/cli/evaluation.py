@@ -1,0 +1,105 @@
+"""`longtail evaluate` and `longtail tradeoff`: measured numbers, tuned on valid, reported on test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from longtail.cli.common import (
+    AllowMissingOpt,
+    DatasetOpt,
+    KeepSeenOpt,
+    MinRatingOpt,
+    ProtocolOpt,
+    app,
+    console,
+    handle_errors,
+)
+from longtail.errors import LongtailError
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    dataset: DatasetOpt = "ml-latest-small",
+    models: Annotated[str, typer.Option(help="Comma-separated model names, e.g. pop,itemknn,ease,longtail.")] = "pop,itemknn,als,bpr,ease,rp3beta,longtail",
+    out: Annotated[Path, typer.Option(help="Output folder (metrics.json, runs/, qrels.tsv, plots).")] = Path("out/evaluate"),
+    protocol: ProtocolOpt = "temporal",
+    keep_seen: KeepSeenOpt = False,
+    min_rating: MinRatingOpt = 4.0,
+    allow_missing_items: AllowMissingOpt = False,
+    tune: Annotated[bool, typer.Option(help="Grid-search each model on valid (else defaults).")] = True,
+    params_from: Annotated[Optional[Path], typer.Option(help="Reuse the params of an earlier metrics.json (no tuning).")] = None,
+    ild: Annotated[bool, typer.Option(help="Compute ild@K (encodes items.text once; cached).")] = True,
+    rerank: Annotated[Optional[str], typer.Option(help="Re-rank each model's candidates: mmr | dpp | calibrated | xquad.")] = None,
+    diversity: Annotated[float, typer.Option(help="Re-ranking knob λ in [0, 1]: 0 = the model's ranking, 1 = most diverse / calibrated.")] = 0.0,
+    candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
+) -> None:
+    """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs."""
+    from longtail.errors import ConfigError
+    from longtail.eval.runner import EvaluationConfig, run_evaluation
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    params, fallback = params_from_metrics(params_from, names) if params_from is not None else ({}, {})
+    if rerank is None and diversity != 0.0:
+        raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
+    run_evaluation(
+        EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
+                         min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
+                         params=params, fallback=fallback, rerank=rerank, diversity=diversity, candidates=candidates),
+        console=console,
+    )
+
+
+def params_from_metrics(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The chosen params and text-fallback settings of ``names`` in an earlier metrics.json
+    (models it lacks are left out)."""
+    try:
+        earlier = json.loads(path.read_text())["models"]
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise LongtailError(f"--params-from {path}: cannot read params ({exc})") from exc
+    found = [name for name in names if name in earlier]
+    return ({name: earlier[name]["params"] for name in found},
+            {name: earlier[name].get("fallback", {}) for name in found})
+
+
+@app.command()
+@handle_errors
+def tradeoff(
+    dataset: DatasetOpt = "ml-latest-small",
+    model: Annotated[str, typer.Option(help="The base model whose candidates are re-ranked.")] = "longtail",
+    out: Annotated[Path, typer.Option(help="Output folder (tradeoff.json, selection.json, tradeoff.tsv, PNG).")] = Path("out/tradeoff"),
+    methods: Annotated[str, typer.Option(help="Comma-separated re-rankers.")] = "mmr,dpp,calibrated,xquad",
+    grid: Annotated[str, typer.Option(help="Comma-separated values of λ (0 is always added).")] = "0,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+    candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
+    keep: Annotated[float, typer.Option(help="Choose the largest λ keeping this share of the λ=0 valid ndcg@20.")] = 0.9,
+    tune: Annotated[bool, typer.Option(help="Grid-search the base model on valid (else defaults).")] = True,
+    params_from: Annotated[Optional[Path], typer.Option(help="Take the base model's params from an earlier metrics.json (no tuning).")] = None,
+    min_rating: MinRatingOpt = 4.0,
+    allow_missing_items: AllowMissingOpt = False,
+) -> None:
+    """Sweep the diversity knob of every re-ranker: ndcg@20 against aplt@20, ild@20 and coverage@20 on
+    valid and test; choose λ on valid, report it on test."""
+    from longtail.errors import ConfigError
+    from longtail.eval.tradeoff import TradeoffConfig, run_tradeoff
+
+    try:
+        values = [float(x) for x in grid.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--grid must be comma-separated numbers, got {grid!r}") from exc
+    params = None
+    if params_from is not None:
+        found, _ = params_from_metrics(params_from, [model])
+        if model not in found:
+            raise ConfigError(f"--params-from {params_from} has no params for model {model!r}")
+        params = found[model]
+    run_tradeoff(
+        TradeoffConfig(dataset=dataset, model=model, out=out,
+                       methods=[m.strip() for m in methods.split(",") if m.strip()], grid=values,
+                       n_candidates=candidates, params=params, tune=tune, keep=keep, min_rating=min_rating,
+                       allow_missing_items=allow_missing_items),
+        console=console,
+    )
