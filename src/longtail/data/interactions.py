@@ -16,6 +16,9 @@ class Interactions:
     ``repeats``: a (user, item) may occur more than once, as separate events (``--keep-seen``);
     ``csr`` stays binary, ``item_counts`` counts events, and histories built from it keep them
     (``HistoryBatch.from_interactions``), so sequence models see the repeats.
+    ``weights``: an optional weight per positive (None: all 1), e.g. from the review's sentiment
+    (``text.sentiment``); it travels with ``subset`` / ``+`` into ``HistoryBatch.from_interactions``
+    for the models that read it; ``csr`` stays binary, so CF fits do not change.
     """
 
     users: np.ndarray  # (n,) int32
@@ -24,11 +27,14 @@ class Interactions:
     n_users: int
     n_items: int
     repeats: bool = False
+    weights: np.ndarray | None = None  # (n,) float32 per positive (None: all 1)
     _csr: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not (len(self.users) == len(self.items) == len(self.timestamps)):
             raise ValueError("users, items and timestamps must have the same length")
+        if self.weights is not None and len(self.weights) != len(self.users):
+            raise ValueError("weights must have one entry per positive")
 
     def __len__(self) -> int:
         return len(self.users)
@@ -58,10 +64,17 @@ class Interactions:
         return np.flatnonzero(self.user_counts() > 0).astype(np.int32)
 
     def subset(self, mask: np.ndarray) -> Interactions:
+        """The positives selected by ``mask`` (boolean or indices), weights included."""
         return Interactions(
             self.users[mask], self.items[mask], self.timestamps[mask], self.n_users, self.n_items,
-            self.repeats,
+            self.repeats, None if self.weights is None else self.weights[mask],
         )
+
+    def with_weights(self, weights: np.ndarray | None) -> Interactions:
+        """The same positives with ``weights`` (n,) (None: unweighted)."""
+        weights = None if weights is None else np.asarray(weights, np.float32)
+        return Interactions(self.users, self.items, self.timestamps, self.n_users, self.n_items,
+                            self.repeats, weights)
 
     def __add__(self, other: Interactions) -> Interactions:
         if (self.n_users, self.n_items) != (other.n_users, other.n_items):
@@ -73,4 +86,13 @@ class Interactions:
             self.n_users,
             self.n_items,
             self.repeats or other.repeats,
+            _joined_weights(self, other),
         )
+
+
+def _joined_weights(a: Interactions, b: Interactions) -> np.ndarray | None:
+    """``a``'s weights then ``b``'s, an unweighted side as ones; None when neither has any."""
+    if a.weights is None and b.weights is None:
+        return None
+    return np.concatenate([np.ones(len(x), np.float32) if x.weights is None else x.weights.astype(np.float32)
+                           for x in (a, b)])
