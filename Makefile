@@ -22,13 +22,18 @@ $(STAMP): pyproject.toml
 	@echo ">> $(VENV) ready"
 
 demo: install
-	@echo ">> demo 1/3: datasets longtail can find"
+	@echo ">> demo 1/4: datasets longtail can find"
 	$(BIN)/longtail datasets
-	@echo ">> demo 2/3: inspect the shipped dataset (counts, long-tail curve)"
+	@echo ">> demo 2/4: inspect the shipped dataset (counts, long-tail curve)"
 	$(BIN)/longtail inspect --dataset ml-latest-small --out out/demo
-	@echo ">> demo 3/3: evaluate baselines, semantic-attn and the hybrid (tuned on valid, scored on test, full catalogue; ~8 min on 2 cores)"
+	@echo ">> demo 3/4: evaluate baselines, semantic-attn and the hybrid (tuned on valid, scored on test, full catalogue; ~8 min on 2 cores)"
 	$(BIN)/longtail evaluate --dataset ml-latest-small --models $(DEMO_MODELS) --out out/demo/evaluate
-	@echo ">> demo finished: table above; metrics.json, runs/, qrels.tsv and plots under out/demo/"
+	@echo ">> demo 4/4: train the flagship with the params chosen on valid, then recommend for two users picked by rule (~6 min)"
+	$(BIN)/longtail train --out out/demo/artifact --model longtail --params-from out/demo/evaluate/metrics.json
+	$(BIN)/longtail recommend --artifact out/demo/artifact --pick head-heavy
+	$(BIN)/longtail recommend --artifact out/demo/artifact --pick tail-leaning
+	$(BIN)/longtail profile --dataset ml-latest-small --pick tail-leaning --out out/demo
+	@echo ">> demo finished: tables above; metrics.json, runs/, qrels.tsv and plots under out/demo/, the artifact in out/demo/artifact"
 
 test: install
 	@echo ">> checking the layers (import-linter contracts in pyproject.toml)"

@@ -68,3 +68,39 @@ def test_a_bad_user_choice_is_a_clear_error(artifact: Path, args: list[str]) -> 
     result = runner.invoke(app, ["recommend", "--artifact", str(artifact), *args])
     assert result.exit_code == 2
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def films_with_a_newcomer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 films of ml-latest-small with their real positives, plus a user with one rated film."""
+    import pandas as pd
+
+    raw = load_dataset("ml-latest-small").raw
+    items = raw.items.iloc[:300]
+    folder = tmp_path_factory.mktemp("newcomer")
+    items.to_csv(folder / "items.csv", index=False)
+    inter = raw.interactions[raw.interactions["item_id"].isin(set(items["item_id"]))]
+    solo = pd.DataFrame({"user_id": ["solo"], "item_id": [items["item_id"].iloc[0]],
+                         "timestamp": [1_500_000_000], "rating": [5.0]})
+    pd.concat([inter, solo]).to_csv(folder / "interactions.csv", index=False)
+    return folder
+
+
+def test_profile_of_a_one_item_user_and_its_plot(films_with_a_newcomer: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["profile", "--dataset", str(films_with_a_newcomer), "--user", "solo",
+                                 "--method", "tfidf", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["n_items"] == 1 and len(found["interests"]) == 1 and found["activity"]["level"] == "light"
+    assert Path(found["plot"]).read_bytes()[:4] == b"\x89PNG"
+    title = load_dataset(films_with_a_newcomer).items["title"].iloc[0]
+    assert found["interests"][0]["representative_title"] == title
+
+
+def test_profile_panel_and_unknown_user(films_with_a_newcomer: Path, tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["profile", "--dataset", str(films_with_a_newcomer), "--pick", "tail-leaning",
+                                "--method", "tfidf", "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "interests (" in shown.output and "keywords:" in shown.output and "plot:" in shown.output
+    missing = runner.invoke(app, ["profile", "--dataset", str(films_with_a_newcomer), "--user", "nobody"])
+    assert missing.exit_code == 2 and "unknown user 'nobody'" in missing.output

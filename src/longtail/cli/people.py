@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -120,3 +121,74 @@ def recommend(
     console.print(table)
     if not rows:
         err_console.print("no item left to recommend (the user has seen the whole catalogue)")
+
+
+def profile_panel(profile: Any, user_id: str, dataset: str) -> Any:
+    """The profile as a rich panel a person can read (catalogue text escaped: titles hold ``[``)."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    activity = profile.activity
+    than = f" (more than {activity.percentile:.0%} of {dataset}'s users)" if activity.percentile is not None else ""
+    words = escape(", ".join(word for word, _ in profile.keywords[:8]))
+    lines = [f"[bold]{profile.n_items}[/] items, [bold]{activity.level}[/]{than}",
+             "mix: " + ", ".join(f"{share:.0%} {bucket}" for bucket, share in profile.mix.items()),
+             f"keywords: {words}  [dim]({profile.keyword_method})[/]"]
+    if profile.genres:
+        lines.append("genres: " + escape(", ".join(f"{name} {share:.0%}" for name, share in profile.genres[:6])))
+    lines.append(f"interests ({len(profile.interests)}):")
+    for interest in profile.interests:
+        genre = f" [{interest.genre}]" if interest.genre else ""
+        about = ", ".join(word for word, _ in interest.keywords)
+        lines.append(escape(f"  - {len(interest.items)} items like \u201c{interest.representative_title}\u201d{genre}: {about}"))
+    return Panel("\n".join(lines), title=escape(f"user {user_id}"), expand=False)
+
+
+@app.command()
+@handle_errors
+def profile(
+    user: UserOpt = None,
+    pick: PickOpt = None,
+    dataset: DatasetOpt = "ml-latest-small",
+    method: Annotated[str, typer.Option(help="Keywords: keybert | tfidf (see docs/results.md).")] = "keybert",
+    out: Annotated[Path, typer.Option(help="Folder for the PNG.")] = Path("out/profile"),
+    min_rating: MinRatingOpt = 4.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+) -> None:
+    """A person's profile from every positive they have: keywords, genres, head / tail / cold mix,
+    activity, interests; a readable panel and a PNG (genre bars, their items on the popularity curve)."""
+    from longtail.data import load_dataset
+    from longtail.data.buckets import PICKS, pick_user
+    from longtail.profile import ProfileContext, profile_user
+    from longtail.profile.plot import plot_profile
+    from longtail.text import embed_items
+
+    ds = load_dataset(dataset, min_rating=min_rating)
+    everything = ds.train_valid + ds.test
+    if (user is None) == (pick is None):
+        raise ConfigError("give exactly one of --user ID and --pick head-heavy|tail-leaning")
+    if pick is not None:
+        if pick not in PICKS:
+            raise ConfigError(f"--pick must be one of {', '.join(PICKS)}, got {pick!r}")
+        index = pick_user(everything.csr, ds.buckets, pick)
+    elif user not in ds.users:
+        examples = ", ".join(repr(str(u)) for u in ds.users.ids[:3])
+        raise ConfigError(f"unknown user {user!r}: {ds.name} has {ds.n_users:,} users (e.g. {examples})")
+    else:
+        index = int(ds.users.index([user])[0])
+    user_id = str(ds.users.ids[index])
+    mine = everything.users == index
+    order = np.lexsort((everything.items[mine], everything.timestamps[mine]))
+    items, times = everything.items[mine][order], everything.timestamps[mine][order]
+    if len(items) == 0:
+        raise ConfigError(f"user {user_id!r} has no positive (rating >= {min_rating:g}) to profile")
+    with console.status("building the profile context (keyword vocabulary, cached after the first run)"):
+        context = ProfileContext.from_dataset(ds, embed_items(ds.items), method=method)
+    found = profile_user(context, items.tolist(), times.tolist())
+    png = plot_profile(found, ds.item_counts, items, out / f"profile_{ds.name}_{user_id}.png",
+                       title=f"{ds.name}, user {user_id}")
+    if as_json:
+        print(json.dumps({"user_id": user_id, **found.to_dict(), "user": index, "plot": str(png)}, indent=2))
+        return
+    console.print(profile_panel(found, user_id, ds.name))
+    console.print(f"plot: {png}")
