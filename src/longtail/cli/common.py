@@ -51,3 +51,7 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+SentimentWeightOpt = Annotated[float, typer.Option(help="Weight positives by their review's sentiment s in [-1, 1]: "
+                                                        "max(0.05, 1 + a s); 0 = off (ratings stand in without reviews).")]
+SentimentMethodOpt = Annotated[str, typer.Option(help="Sentiment scorer: vader | textblob (dev extra).")]

@@ -14,6 +14,8 @@ from longtail.cli.common import (
     KeepSeenOpt,
     MinRatingOpt,
     ProtocolOpt,
+    SentimentMethodOpt,
+    SentimentWeightOpt,
     app,
     console,
     handle_errors,
@@ -37,6 +39,8 @@ def evaluate(
     rerank: Annotated[Optional[str], typer.Option(help="Re-rank each model's candidates: mmr | dpp | calibrated | xquad.")] = None,
     diversity: Annotated[float, typer.Option(help="Re-ranking knob λ in [0, 1]: 0 = the model's ranking, 1 = most diverse / calibrated.")] = 0.0,
     candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
+    sentiment_weight: SentimentWeightOpt = 0.0,
+    sentiment_method: SentimentMethodOpt = "vader",
 ) -> None:
     """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs."""
     from longtail.errors import ConfigError
@@ -49,7 +53,8 @@ def evaluate(
     run_evaluation(
         EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
                          min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
-                         params=params, fallback=fallback, rerank=rerank, diversity=diversity, candidates=candidates),
+                         params=params, fallback=fallback, rerank=rerank, diversity=diversity, candidates=candidates,
+                         sentiment_weight=sentiment_weight, sentiment_method=sentiment_method),
         console=console,
     )
 

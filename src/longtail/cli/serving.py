@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from longtail.cli.common import DatasetOpt, MinRatingOpt, app, console, handle_errors
+from longtail.cli.common import DatasetOpt, MinRatingOpt, SentimentMethodOpt, app, console, handle_errors
 from longtail.cli.evaluation import params_from_metrics
 from longtail.errors import LongtailError
 
@@ -28,6 +28,9 @@ def train(
     fit_on: Annotated[str, typer.Option(help="all (every positive) | train_valid (hold the test part out).")] = "all",
     params_from: Annotated[Optional[Path], typer.Option(help="Take the params and text fallback chosen on valid from a metrics.json of `evaluate`.")] = None,
     min_rating: MinRatingOpt = 4.0,
+    sentiment_weight: Annotated[Optional[float], typer.Option(help="Weight positives by their review's sentiment "
+                                                                   "(see evaluate); default: what --params-from chose, else 0.")] = None,
+    sentiment_method: SentimentMethodOpt = "vader",
 ) -> None:
     """Fit a model and write a versioned, atomic service artifact for `longtail serve`.
 
@@ -48,7 +51,11 @@ def train(
         if model not in earlier:
             raise ConfigError(f"--params-from {params_from}: no entry for model {model!r}")
         chosen, fallback = {**earlier[model], **chosen}, fallbacks[model]
-    bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating, fallback=fallback)
+        if sentiment_weight is None:
+            entry = json.loads(params_from.read_text())["models"][model]
+            sentiment_weight = float(entry.get("sentiment", {}).get("weight", 0.0))
+    bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating, fallback=fallback,
+                          sentiment_weight=sentiment_weight or 0.0, sentiment_method=sentiment_method)
     path = save_bundle(bundle, out)
     console.print(f"artifact {path} -> {path.resolve().name}: {model} on {bundle.manifest['dataset']['name']} "
                   f"({len(bundle.item_ids):,} items, {len(bundle.user_ids):,} users, "

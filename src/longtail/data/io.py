@@ -69,7 +69,7 @@ def _first_bad_csv_row(path: Path, n_columns: int) -> tuple[int, int] | None:
     return None
 
 
-def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(path: Path, string_columns: tuple[str, ...], multiline: bool = False) -> pd.DataFrame:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # -sig: drop a BOM
@@ -81,6 +81,7 @@ def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
     try:
         table = pacsv.read_csv(
             str(path),
+            parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
             ),
@@ -125,11 +126,12 @@ def _first_bad_json_line(path: Path) -> int | None:
     return None
 
 
-def read_table(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read one table in any supported format; id columns come back as strings."""
+def read_table(path: Path, string_columns: tuple[str, ...], *, multiline: bool = False) -> pd.DataFrame:
+    """Read one table in any supported format; id columns come back as strings. ``multiline``:
+    quoted CSV fields may span lines (free text such as reviews; a slower parse)."""
     name = path.name
     if name.endswith((".csv", ".csv.gz")):
-        frame = _read_csv(path, string_columns)
+        frame = _read_csv(path, string_columns, multiline)
     elif name.endswith(".parquet"):
         frame = pd.read_parquet(path)
     elif name.endswith((".jsonl", ".jsonl.gz")):

@@ -121,6 +121,21 @@ def validate_interactions(
     )
 
 
+REVIEW_COLUMNS = ("user_id", "item_id", "timestamp", "text")
+
+
+def validate_reviews(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Check a reviews table (``user_id,item_id,timestamp,text`` + optional ``summary``): ids and
+    timestamps as in interactions; missing text / summary become ''. Returns those five columns."""
+    _require_columns(frame, REVIEW_COLUMNS, path)
+    for column in ("user_id", "item_id"):
+        _check_ids(frame, column, path)
+    texts = {column: (frame[column].fillna("").astype(str).to_numpy(dtype=object) if column in frame.columns
+                      else np.full(len(frame), "", dtype=object)) for column in ("summary", "text")}
+    return pd.DataFrame({"user_id": frame["user_id"].array, "item_id": frame["item_id"].array,
+                         "timestamp": _timestamps(frame, path), **texts})
+
+
 def validate_items(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Check the catalogue: required columns, non-empty unique ids; missing text becomes ''."""
     _require_columns(frame, ITEM_COLUMNS, path)

@@ -19,6 +19,7 @@ from longtail.models.hybrid import HybridRecommender
 from longtail.models.registry import model_class
 from longtail.rerank import make_reranker
 from longtail.text import DEFAULT_TEMPLATE, embed_items
+from longtail.text.sentiment import apply_sentiment, dataset_sentiment
 
 
 @dataclass
@@ -38,6 +39,10 @@ class EvaluationConfig:
     diversity: float = 0.0  # the re-ranker's knob λ: 0 = the model's own ranking
     candidates: int = 200
     template: str | None = None  # the item text models read (None: text.DEFAULT_TEMPLATE)
+    # weight of each train/valid positive = max(0.05, 1 + sentiment_weight * sentiment of its review)
+    # (text.sentiment; 0 = off, every positive weighs 1)
+    sentiment_weight: float = 0.0
+    sentiment_method: str = "vader"  # or "textblob" (dev extra)
 
 
 def _progress(console: Console) -> Progress:
@@ -68,6 +73,15 @@ def _plot_gate(model: HybridRecommender, dataset: Dataset, path: Path) -> dict[s
             "parameters": np.round(model.gate_.to_array(), 4).tolist()}
 
 
+def _weighted(dataset: Dataset, config: EvaluationConfig) -> tuple[Dataset, dict[str, Any]]:
+    """``dataset`` with sentiment-weighted train and valid positives, and what metrics.json says
+    of it (weight, method, source, share of positives with a sentiment)."""
+    sentiment = dataset_sentiment(dataset, config.sentiment_method)
+    info = {"weight": config.sentiment_weight, "method": config.sentiment_method,
+            "source": sentiment.source, "coverage": round(sentiment.coverage(), 4)}
+    return apply_sentiment(dataset, config.sentiment_weight, sentiment), {"sentiment": info}
+
+
 def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> dict[str, Any]:
     """Evaluate every model of ``config`` and write ``metrics.json``, ``runs/``, ``qrels.tsv``, plots."""
     console = console or Console()
@@ -80,6 +94,10 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
     tuning_data = dataset if config.protocol != "cold-items" else load_dataset(
         config.dataset, protocol="temporal", min_rating=config.min_rating,
         allow_missing_items=config.allow_missing_items)
+    sentiment: dict[str, Any] = {}
+    if config.sentiment_weight:
+        dataset, sentiment = _weighted(dataset, config)
+        tuning_data = dataset if config.protocol != "cold-items" else _weighted(tuning_data, config)[0]
     # every model needs the item texts: text models score with them, the others' fallback does
     text_vectors = _embeddings(dataset, True, template=config.template or DEFAULT_TEMPLATE)
     reranker = None
@@ -106,7 +124,7 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
                 tunings[name] = tuned
                 params, trials, fallback = tuned.best_params, tuned.trials, tuned.fallback
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
-            extra: dict[str, Any] = {"tuning": trials, "fallback": fallback}
+            extra: dict[str, Any] = {"tuning": trials, "fallback": fallback, **sentiment}
             if isinstance(model, HybridRecommender):
                 extra["gate"] = _plot_gate(model, dataset, config.out / f"gate_{name}.png")
             rerank: dict[str, Any] = {}

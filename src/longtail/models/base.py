@@ -169,6 +169,18 @@ class Recommender(ABC):
             return self._score(queries)
         return np.concatenate([self._score(queries[r : r + 1]) for r in range(len(queries))])
 
+    def _scores_without(self, query: HistoryBatch, items: np.ndarray) -> np.ndarray:
+        """Scores (len(items), n_items) of the one history ``query`` with each of ``items`` taken
+        out (``HistoryBatch.without``): what occlusion explanations (``models.occlusion``) measure.
+        One batched ``_score``; models override it where the removals share work."""
+        return self._score(query.without(0, items))
+
+    def _proposals(self, query: HistoryBatch, items: list[int]) -> np.ndarray:
+        """History items of the one history ``query`` worth testing by occlusion for ``items``:
+        this model's own evidence; cheaper rules where explaining costs a scoring."""
+        return np.asarray([e.item for why in self.explain(query, np.asarray([items]))[0] for e in why.evidence],
+                          np.int64)
+
     def recommend(self, queries: HistoryBatch, k: int = 20, *, exclude_seen: bool = True,
                   candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items per history: (items int32 (n, k), scores float32 (n, k)), best first,
@@ -271,6 +283,10 @@ class CompositeRecommender(Recommender):
 
     def _own_state(self) -> dict[str, np.ndarray]:
         return {}
+
+    def _proposals(self, query: HistoryBatch, items: list[int]) -> np.ndarray:
+        """Every part's proposals."""
+        return np.concatenate([part._proposals(query, items) for part in self.fitted_parts().values()])
 
     @abstractmethod
     def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None: ...

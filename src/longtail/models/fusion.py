@@ -108,12 +108,22 @@ class FusionRecommender(CompositeRecommender):
         self.parts_ = [self._fit_part(part, X, item_embeddings, cache) for part in self.members.values()]
 
     def _score(self, queries: HistoryBatch) -> np.ndarray:
-        total = np.zeros((len(queries), self.n_items_), dtype=np.float32)
+        return self._combine([part.score(queries) if w > 0 else None
+                              for w, part in zip(self._weights(), self.parts_, strict=True)])
+
+    def _scores_without(self, query: HistoryBatch, items: np.ndarray) -> np.ndarray:
+        return self._combine([part._scores_without(query, items) if w > 0 else None
+                              for w, part in zip(self._weights(), self.parts_, strict=True)])
+
+    def _combine(self, part_scores: list[np.ndarray | None]) -> np.ndarray:
+        """The fused scores from each part's (None: a part of weight 0, not scored)."""
+        shape = next(s for s in part_scores if s is not None).shape
+        total = np.zeros(shape, dtype=np.float32)
         anyone = np.zeros_like(total, dtype=bool)
-        for weight, part in zip(self._weights(), self.parts_, strict=True):
-            if weight == 0:
+        for weight, scores in zip(self._weights(), part_scores, strict=True):
+            if weight == 0 or scores is None:
                 continue
-            scores = np.asarray(part.score(queries), dtype=np.float32)
+            scores = np.asarray(scores, dtype=np.float32)
             scored = scored_mask(scores)
             anyone |= scored
             if self.method == "weighted":

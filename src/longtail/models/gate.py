@@ -37,6 +37,12 @@ class GateInputs:
     tail_share: np.ndarray  # (n,)
     log_length: np.ndarray  # (n,)
 
+    def at(self, columns: np.ndarray) -> GateInputs:
+        """The same inputs for the items ``columns`` only (the gate is elementwise per item)."""
+        pick = lambda a: a[..., columns]  # noqa: E731
+        return GateInputs(pick(self.cf), pick(self.cf_scored), pick(self.semantic), pick(self.popularity),
+                          pick(self.cold), self.tail_share, self.log_length)
+
 
 def standardise(scores: np.ndarray, scored: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-user z-scores over the items a model scored (``UNSCORED`` excluded): the two parts live

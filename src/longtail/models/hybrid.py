@@ -21,9 +21,13 @@ from longtail.data.split import TEST, temporal_parts
 from longtail.errors import ConfigError
 from longtail.models.base import CompositeRecommender, FitCache, Recommender
 from longtail.models.ease import EASE
-from longtail.models.explain import Explanation, occlusion_evidence
+from longtail.models.explain import Explanation
+from longtail.models.occlusion import occlusion_evidence, shortlist
 from longtail.models.semantic import SemanticAttentionRecommender
 from longtail.models.gate import GateInputs, PopularityGate, fit_gate, standardise, tensors
+
+
+OCCLUSION_CANDIDATES = 10  # history items tested by removal per explained list (one scoring each)
 
 
 def holdout_split(X: Interactions) -> tuple[Interactions, Interactions]:
@@ -101,8 +105,14 @@ class HybridRecommender(CompositeRecommender):
     @staticmethod
     def _inputs(cf: Recommender, semantic: Recommender, counts: np.ndarray, queries: HistoryBatch) -> GateInputs:
         """Gate inputs over the whole catalogue for the histories ``queries``."""
-        z_cf, scored = standardise(cf.score(queries))
-        z_sem, _ = standardise(semantic.score(queries), np.ones((len(queries), len(counts)), bool))
+        return HybridRecommender._inputs_of(cf.score(queries), semantic.score(queries), counts, queries)
+
+    @staticmethod
+    def _inputs_of(cf_scores: np.ndarray, semantic_scores: np.ndarray, counts: np.ndarray,
+                   queries: HistoryBatch) -> GateInputs:
+        """Gate inputs from the parts' scores of the histories ``queries``."""
+        z_cf, scored = standardise(cf_scores)
+        z_sem, _ = standardise(semantic_scores, np.ones((len(queries), len(counts)), bool))
         head = popularity_buckets(counts) == HEAD
         length = queries.lengths.astype(np.float64)
         off_head = np.bincount(queries.rows, weights=(~head[queries.items]).astype(np.float64), minlength=len(queries))
@@ -185,20 +195,30 @@ class HybridRecommender(CompositeRecommender):
         with torch.no_grad():
             return self.gate_.gate(x).numpy()[0]
 
+    def _scores_without(self, query: HistoryBatch, items: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """The gate over both parts' removals; ``columns``: score only those items (the parts'
+        standardisation still reads the whole catalogue)."""
+        inputs = self._inputs_of(self.cf_._scores_without(query, items), self.semantic_._scores_without(query, items),
+                                 self.item_counts_, query.without(0, items))
+        with torch.no_grad():
+            return self.gate_(tensors(inputs if columns is None else inputs.at(columns))).numpy()
+
     def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
         """Each part's share of the score (``detail``: cf, semantic, popularity, gate) and the
-        history items whose removal lowers the hybrid's own score most (``occlusion_evidence``;
-        candidates: both parts' evidence). Without a candidate that lowers it, no evidence."""
-        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query)
+        history items whose removal lowers the hybrid's own score most (``models.occlusion``;
+        candidates: the parts' proposals). Without a candidate that lowers it, no evidence."""
+        columns = np.asarray(items, np.int64)
+        inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query).at(columns)
         with torch.no_grad():
             parts = {k: v[0].numpy() for k, v in self.gate_.parts(tensors(inputs)).items()}
-        column = np.asarray([items])
-        proposed = [e.item for part in (self.cf_, self.semantic_)
-                    for why in part.explain(query, column)[0] for e in why.evidence]
-        evidence = occlusion_evidence(self.score, query, items, proposed)
+            base = self.gate_(tensors(inputs)).numpy()[0]
+        candidates = shortlist(self._proposals(query, items), OCCLUSION_CANDIDATES)
+        without = (self._scores_without(query, candidates, columns) if len(candidates)
+                   else np.zeros((0, len(columns)), np.float32))
+        evidence = occlusion_evidence(base, without, range(len(columns)), candidates)
         return [Explanation(item, "parts", self.name, found,
-                            {**{k: float(v[item]) for k, v in parts.items()}, "cold": float(self.item_counts_[item] == 0)})
-                for item, found in zip(items, evidence, strict=True)]
+                            {**{k: float(v[j]) for k, v in parts.items()}, "cold": float(self.item_counts_[item] == 0)})
+                for j, (item, found) in enumerate(zip(items, evidence, strict=True))]
 
     # -- persistence --------------------------------------------------------------------------
     def _own_state(self) -> dict[str, np.ndarray]:

@@ -95,9 +95,11 @@ def weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
 class LongTailLoss(nn.Module):
     """The configured loss over candidate logits, given training item counts.
 
-    ``forward(logits, target, items)``: ``logits`` (B, C) scores of candidate ``items`` (C,) for a
-    shared candidate set or (B, C) per row; ``target`` (B,) the positive's column; the positive's
-    item index is ``items[target]`` (or ``items[b, target[b]]``).
+    ``forward(logits, target, items, sample_weight)``: ``logits`` (B, C) scores of candidate
+    ``items`` (C,) for a shared candidate set or (B, C) per row; ``target`` (B,) the positive's
+    column; the positive's item index is ``items[target]`` (or ``items[b, target[b]]``);
+    ``sample_weight`` (B,) an optional weight per example (a positive's sentiment weight),
+    multiplied into the IPS weights; the mean stays self-normalised.
     """
 
     def __init__(self, config: LossConfig, item_counts: np.ndarray) -> None:
@@ -107,19 +109,21 @@ class LongTailLoss(nn.Module):
         weights = ips_weights(item_counts, config.ips_power, config.ips_clip)
         self.register_buffer("ips_weight", torch.from_numpy(weights))  # (n_items,)
 
-    def forward(self, logits: Tensor, target: Tensor, items: Tensor) -> Tensor:
+    def forward(self, logits: Tensor, target: Tensor, items: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         cfg = self.config
         if cfg.name == "logit-adjustment":
             logits = logit_adjusted(logits, self.log_prior[items], cfg.tau)  # (B, C)
         positives = items[target] if items.dim() == 1 else items.gather(1, target[:, None]).squeeze(1)
         weights = self.ips_weight[positives] if cfg.name == "ips" else None  # (B,)
+        if sample_weight is not None:
+            weights = sample_weight if weights is None else weights * sample_weight
         gamma = cfg.gamma if cfg.name == "focal" else 0.0
         return weighted_mean(focal_cross_entropy(logits, target, gamma), weights)
 
 
 def sampled_softmax_loss(criterion: LongTailLoss, user: torch.Tensor, vectors: torch.Tensor,
                          target: torch.Tensor, negatives: torch.Tensor, log_q: torch.Tensor,
-                         global_ids: torch.Tensor) -> torch.Tensor:
+                         global_ids: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
     """``criterion`` over [target, shared negatives], logits corrected by ``-log_q`` so that the
     sampled softmax estimates the full one; a negative equal to the row's target (an accidental
     hit) is masked.
@@ -135,4 +139,4 @@ def sampled_softmax_loss(criterion: LongTailLoss, user: torch.Tensor, vectors: t
                       candidates[:, 1:] == target[:, None]], dim=1)  # (B, 1 + S)
     logits = logits.masked_fill(hits, float("-inf"))
     zero = torch.zeros(len(target), dtype=torch.long, device=user.device)
-    return criterion(logits, zero, global_ids[candidates])
+    return criterion(logits, zero, global_ids[candidates], sample_weight)

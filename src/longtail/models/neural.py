@@ -25,6 +25,11 @@ On 2 idle CPU cores a fit takes ~30 s there (~3 s an epoch); it is deterministic
 seed and thread count.
 New events need no update: the user tower reads each query's history at recommend time.
 
+Event weights (``Interactions.weights`` / ``HistoryBatch.weights``, e.g. a positive's sentiment,
+``text.sentiment``), when present: a target's weight multiplies its term of the loss (the mean stays
+self-normalised per batch), and the attention tower adds ``log w`` of each history event to its
+attention logits, in training and at recommend time alike. Unweighted data trains exactly as before.
+
 Losses (``loss``; ``models/losses.py``): ``softmax``, ``logit-adjustment`` (``tau``), ``ips``
 (``ips_power``, ``ips_clip``), ``focal`` (``gamma``). Registry names: ``neural`` chooses the loss on
 valid (``param_grid`` over the four, default knobs); ``neural-softmax``, ``neural-la``,
@@ -44,8 +49,9 @@ from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.explain import Explanation, top_evidence
+from longtail.models.occlusion import closest_in_history
 from longtail.models.losses import LOSSES, LongTailLoss, LossConfig, sampled_softmax_loss
-from longtail.models.semantic import SemanticBase
+from longtail.models.semantic import SemanticBase, log_event_weights
 from longtail.models.towers import ItemTower, SequenceTower, UserTower, history_windows
 
 USER_TOWERS = ("attention", "transformer")
@@ -145,10 +151,12 @@ class NeuralRecommender(SemanticBase):
         finally:
             torch.set_num_threads(previous)
 
-    def _examples(self, X: Interactions, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _examples(self, X: Interactions, counts: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The next-item examples, in the warm sub-catalogue's local ids: ``warm_items`` (w,) global
         id of each local id; ``items`` (N,) the events sorted by user, then (time, item); ``starts``
-        (N,) the first event of each event's user; ``targets`` the events with a history."""
+        (N,) the first event of each event's user; ``targets`` the events with a history;
+        ``weights`` (N,) each event's weight (None: unweighted)."""
         warm_items = np.flatnonzero(counts > 0)
         local = np.full(self.n_items_, len(warm_items), dtype=np.int64)
         local[warm_items] = np.arange(len(warm_items))
@@ -156,7 +164,7 @@ class NeuralRecommender(SemanticBase):
         users, items = ev.rows, local[ev.items]
         starts = np.searchsorted(users, users, side="left")
         targets = np.flatnonzero(np.arange(len(users)) > starts)
-        return warm_items, items, starts, targets
+        return warm_items, items, starts, targets, ev.weights
 
     def _train(self, X: Interactions, text: np.ndarray) -> None:
         """Next-item training inside the warm sub-catalogue: targets and history windows are
@@ -164,8 +172,9 @@ class NeuralRecommender(SemanticBase):
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         length, batch_size = int(self.max_history), int(self.batch_size)
         counts = X.item_counts()
-        warm_items, items, starts, targets = self._examples(X, counts)
+        warm_items, items, starts, targets, event_weights = self._examples(X, counts)
         w = len(warm_items)
+        log_w = None if event_weights is None else np.append(log_event_weights(event_weights, len(items)), 0.0)
         items_tower = ItemTower(torch.from_numpy(text), counts > 0, int(self.dim)).to(device)
         users_tower = self._new_user_tower().to(device).train()
         criterion = LongTailLoss(self._loss_config(), counts).to(device)
@@ -183,21 +192,26 @@ class NeuralRecommender(SemanticBase):
                 batch = shuffled[lo : lo + batch_size]
                 windows = torch.from_numpy(history_windows(batch, items, starts, length, w)).to(device)
                 target = torch.from_numpy(items[batch]).to(device)  # (B,) local ids
+                window_w = sample_weight = None
+                if log_w is not None:  # weighted events: each slot's log weight, each target's weight
+                    slots = history_windows(batch, np.arange(len(items)), starts, length, len(items))
+                    window_w = torch.from_numpy(log_w[slots].astype(np.float32)).to(device)  # (B, L)
+                    sample_weight = torch.from_numpy(event_weights[batch].astype(np.float32)).to(device)
                 keep = torch.from_numpy((rng.random(w + 1) >= float(self.residual_dropout))
                                         .astype(np.float32)).to(device)  # (w + 1,)
                 vectors = items_tower(index, keep)  # (w + 1, dim), padding last
-                user = users_tower(vectors, windows)  # (B, dim)
+                user = users_tower(vectors, windows, window_w)  # (B, dim)
                 if sampled:
                     negatives = torch.from_numpy(rng.choice(w, int(self.n_negatives), p=proposal))
                     log_q = torch.from_numpy(np.log(len(negatives) * proposal).astype(np.float32))
                     loss = sampled_softmax_loss(criterion, user, vectors, target, negatives.to(device),
-                                                log_q.to(device), global_ids)
+                                                log_q.to(device), global_ids, sample_weight)
                 else:
                     logits = user @ vectors[:w].T  # (B, w)
                     seen = torch.where(windows == w, windows[:, -1:], windows)  # (B, L) pad -> newest
                     own = logits.gather(1, target[:, None])  # a repeat (keep-seen) stays learnable
                     logits = logits.scatter(1, seen, float("-inf")).scatter(1, target[:, None], own)
-                    loss = criterion(logits, target, global_ids)
+                    loss = criterion(logits, target, global_ids, sample_weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -221,10 +235,22 @@ class NeuralRecommender(SemanticBase):
         windows[h.rows, length - 1 - h.age] = h.items
         return torch.from_numpy(windows)
 
+    def _log_weight_windows(self, queries: HistoryBatch) -> torch.Tensor | None:
+        """``log`` of each window slot's event weight (n, L), aligned with ``_windows``; None for
+        unweighted histories."""
+        h = self._histories(queries)
+        own = log_event_weights(h.weights, len(h.items))
+        if own is None:
+            return None
+        length = int(self.max_history)
+        out = np.zeros((len(queries), length), dtype=np.float32)
+        out[h.rows, length - 1 - h.age] = own
+        return torch.from_numpy(out)
+
     def _score(self, queries: HistoryBatch) -> np.ndarray:
         vectors = torch.from_numpy(self.item_factors_)  # (n + 1, dim)
         with torch.no_grad():
-            user = self.user_tower_(vectors, self._windows(queries)).numpy()  # (n, dim)
+            user = self.user_tower_(vectors, self._windows(queries), self._log_weight_windows(queries)).numpy()
         return user @ self.item_factors_[: self.n_items_].T  # (n, n_items)
 
     def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
@@ -237,7 +263,7 @@ class NeuralRecommender(SemanticBase):
         if isinstance(self.user_tower_, SequenceTower):
             return Explanation(item, "history", self.name, top_evidence(*self._occlusion(query, item)))
         with torch.no_grad():
-            weights = self.user_tower_.attention(vectors, windows)[0].numpy()  # (L,)
+            weights = self.user_tower_.attention(vectors, windows, self._log_weight_windows(query))[0].numpy()
             projected = self.user_tower_.project(vectors[torch.from_numpy(window[real])]).numpy()
         shares = weights[real] * (projected @ self.item_factors_[item])
         return Explanation(item, "history", self.name, top_evidence(window[real], shares))
@@ -261,6 +287,11 @@ class NeuralRecommender(SemanticBase):
         return history[shown], scores[0] - scores[1:]
 
     # -- persistence --------------------------------------------------------------------------
+    def _proposals(self, query: HistoryBatch, items: list[int]) -> np.ndarray:
+        """The history items closest to each of ``items`` in the learned item space (3 each)."""
+        factors = self.item_factors_ / np.maximum(np.linalg.norm(self.item_factors_, axis=1, keepdims=True), 1e-12)
+        return closest_in_history(factors, query.items, items)
+
     def _state(self) -> dict[str, np.ndarray]:
         tower = {f"user_tower.{k}": v.numpy() for k, v in self.user_tower_.state_dict().items()}
         return {"item_factors": self.item_factors_, **tower}

@@ -12,6 +12,11 @@ no update at all: the next query carries them.
   times recency), so a candidate is scored by the history items it resembles. The temperature spans
   the mean profile (``None``: infinite temperature, the same ranking as ``semantic``) and the single
   nearest history item (temperature -> 0); ``param_grid`` lets valid decide.
+
+Both also read each event's own weight when the history carries one (``HistoryBatch.weights``, e.g.
+from the review's sentiment, ``text.sentiment``): it multiplies the event's recency weight, so a
+positive with a cold review counts less in the profile / the attention. Unweighted histories score
+exactly as before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import Recommender
 from longtail.models.explain import Explanation, top_evidence
+from longtail.models.occlusion import attention_without, closest_in_history
 
 # Elements of one (history rows x catalogue) similarity block in semantic-attn: three float32 arrays
 # of this size (similarities, attention logits, the gathered maxima) bound its working memory
@@ -37,6 +43,14 @@ def log_recency(age: np.ndarray, half_life: float | None) -> np.ndarray:
     if half_life is None:
         return np.zeros(len(age), dtype=np.float32)
     return (-np.log(2.0) / float(half_life) * np.asarray(age, np.float64)).astype(np.float32)
+
+
+def log_event_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``log w`` of each event's own weight (None when the history is unweighted), floored at
+    1e-6 so a zero weight stays finite. float32 (n,) or None."""
+    if weights is None:
+        return None
+    return np.log(np.maximum(np.asarray(weights, np.float64), 1e-6)).astype(np.float32).reshape(n)
 
 
 def attention_pool(sim: np.ndarray, bias: np.ndarray, starts: np.ndarray,
@@ -102,9 +116,21 @@ class SemanticBase(Recommender):
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_vectors_ = arrays["item_vectors"]
 
+    def _proposals(self, query: HistoryBatch, items: list[int]) -> np.ndarray:
+        """The history items closest in text to each of ``items`` (3 each): where attention and
+        profiles look, without scoring the catalogue."""
+        return closest_in_history(self.item_vectors_, self._histories(query).items, items)
+
     def _histories(self, queries: HistoryBatch) -> HistoryBatch:
         """The ``max_history`` most recent events of each history, oldest first."""
         return queries.recent(None if self.max_history is None else int(self.max_history))
+
+    def _log_weights(self, h: HistoryBatch) -> np.ndarray:
+        """``log`` of each event's weight in the profile / attention: recency (``half_life``)
+        plus the event's own weight when the history has one. float32 (m,)."""
+        bias = log_recency(h.age, self.half_life)
+        own = log_event_weights(h.weights, len(h.items))
+        return bias if own is None else bias + own
 
 
 def unit_rows(vectors: np.ndarray | None, name: str) -> np.ndarray:
@@ -117,8 +143,9 @@ def unit_rows(vectors: np.ndarray | None, name: str) -> np.ndarray:
 
 
 class SemanticRecommender(SemanticBase):
-    """Score = ``cos(profile_u, v_i)``, ``profile_u = sum_j r_j v_j`` over the user's history,
-    ``r_j = 0.5 ** (age_j / half_life)`` (``age`` = events since, 0 = newest; None = uniform).
+    """Score = ``cos(profile_u, v_i)``, ``profile_u = sum_j r_j c_j v_j`` over the user's history,
+    ``r_j = 0.5 ** (age_j / half_life)`` (``age`` = events since, 0 = newest; None = uniform),
+    ``c_j`` the event's own weight (``HistoryBatch.weights``; 1 when the history has none).
 
     Parameters
     ----------
@@ -137,7 +164,7 @@ class SemanticRecommender(SemanticBase):
     def _profiles(self, queries: HistoryBatch) -> np.ndarray:
         """Unit-norm user profiles (n, d); zero for users without history."""
         h = self._histories(queries)
-        weights = sp.csr_matrix((np.exp(log_recency(h.age, self.half_life)), (h.rows, h.items)),
+        weights = sp.csr_matrix((np.exp(self._log_weights(h)), (h.rows, h.items)),
                                 shape=(len(queries), self.n_items_))
         profile = np.asarray(weights @ self.item_vectors_, dtype=np.float32)  # (n, d)
         norms = np.linalg.norm(profile, axis=1, keepdims=True)
@@ -150,15 +177,15 @@ class SemanticRecommender(SemanticBase):
         """Each history item's share of the profile's cosine: recency weight x similarity."""
         h = self._histories(query)
         sim = self.item_vectors_[h.items] @ self.item_vectors_[item]
-        return Explanation(item, "history", self.name,
-                           top_evidence(h.items, np.exp(log_recency(h.age, self.half_life)) * sim))
+        return Explanation(item, "history", self.name, top_evidence(h.items, np.exp(self._log_weights(h)) * sim))
 
 
 class SemanticAttentionRecommender(SemanticBase):
     """Each candidate ``i`` attends over the user's history ``j``:
 
     ``score(u, i) = sum_j w_ij s_ij``, ``s_ij = cos(v_i, v_j)``,
-    ``w_ij = softmax_j(s_ij / temperature + log r_j)`` (``r_j`` recency as in ``semantic``).
+    ``w_ij = softmax_j(s_ij / temperature + log r_j + log c_j)`` (``r_j`` recency as in ``semantic``,
+    ``c_j`` the event's own weight, 1 when the history has none).
 
     Why this form: the score is a convex combination of the candidate's similarities to the history,
     so it lies in [-1, 1] and is comparable across users; infinite temperature gives back the
@@ -200,7 +227,7 @@ class SemanticAttentionRecommender(SemanticBase):
         h = self._histories(queries)
         E = self.item_vectors_  # (n_items, d)
         scores = np.zeros((len(queries), self.n_items_), dtype=np.float32)
-        bias = log_recency(h.age, self.half_life)  # (m,)
+        bias = self._log_weights(h)  # (m,) recency and the events' own weights
         rows_per_block = max(1, BLOCK_ELEMENTS // max(self.n_items_, 1))
         lengths = np.diff(h.indptr)
         first = 0
@@ -216,6 +243,16 @@ class SemanticAttentionRecommender(SemanticBase):
             first = last
         return scores
 
+    def _scores_without(self, query: HistoryBatch, items: np.ndarray) -> np.ndarray:
+        """The similarities computed once for every removal (``occlusion.attention_without``)."""
+        if len(query) != 1 or query.repeats:
+            return super()._scores_without(query, items)
+        cap = None if self.max_history is None else int(self.max_history)
+        window = query.recent(None if cap is None else cap + 1)
+        boost = 0.0 if self.half_life is None else float(np.log(2.0) / float(self.half_life))
+        return attention_without(self.item_vectors_, window, self._log_weights(window).astype(np.float64), boost,
+                                 self.temperature, cap, np.asarray(items, np.int64))
+
     def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
         """The history items with the most attention when scoring ``item``, heaviest first
         (weights over the whole capped history; they sum to 1 there)."""
@@ -223,5 +260,5 @@ class SemanticAttentionRecommender(SemanticBase):
         if len(h.items) == 0:
             return Explanation(item, "model", self.name)
         sim = self.item_vectors_[h.items] @ self.item_vectors_[int(item)]  # (m,)
-        weights = attention_weights(sim, log_recency(h.age, self.half_life), self.temperature)
+        weights = attention_weights(sim, self._log_weights(h), self.temperature)
         return Explanation(item, "history", self.name, top_evidence(h.items, weights))

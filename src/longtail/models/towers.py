@@ -6,7 +6,9 @@
   items have no residual (a fixed zero row that gets no gradient): they are scored by text alone.
 - ``UserTower``: softmax attention over the user's most recent history item vectors, with the
   user's mean history vector as query (``q = A mean + b``; ``A = 0`` is a learned global query)
-  and a learned bias per recency slot, then a linear map: ``u = O sum_j w_j v_j``.
+  and a learned bias per recency slot, then a linear map: ``u = O sum_j w_j v_j``. An optional
+  ``log_weights`` window (the events' own weights, e.g. sentiment) is added to the attention logits,
+  so ``w_j`` is multiplied by the event's weight before normalising.
 
 Histories are right-aligned padded index matrices (B, L): slot ``L - 1`` is the most recent event,
 padding holds the index ``n_items`` (an extra all-zero item row).
@@ -72,8 +74,9 @@ class UserTower(nn.Module):
             self.output.weight.copy_(torch.eye(dim))
         self.scale = 1.0 / math.sqrt(dim)
 
-    def attention(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
-        """Attention weights (B, L) over each window's slots (padding and empty windows: 0)."""
+    def attention(self, item_vectors: Tensor, windows: Tensor, log_weights: Tensor | None = None) -> Tensor:
+        """Attention weights (B, L) over each window's slots (padding and empty windows: 0);
+        ``log_weights`` (B, L): log of each slot's own event weight (None: all 1)."""
         pad = item_vectors.shape[0] - 1
         present = windows != pad  # (B, L)
         history = item_vectors[windows]  # (B, L, dim)
@@ -81,6 +84,8 @@ class UserTower(nn.Module):
         mean = history.sum(1) / count  # (B, dim); padding rows are zero
         query = self.query(mean)  # (B, dim)
         logits = torch.einsum("bld,bd->bl", history, query) * self.scale + self.recency  # (B, L)
+        if log_weights is not None:
+            logits = logits + log_weights
         logits = logits.masked_fill(~present, float("-inf"))
         return torch.softmax(logits, dim=1).nan_to_num(0.0)
 
@@ -89,8 +94,8 @@ class UserTower(nn.Module):
         item's share of a score is ``w_l <project(h_l), item>``."""
         return self.output(vectors)
 
-    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
-        weights = self.attention(item_vectors, windows)  # (B, L)
+    def forward(self, item_vectors: Tensor, windows: Tensor, log_weights: Tensor | None = None) -> Tensor:
+        weights = self.attention(item_vectors, windows, log_weights)  # (B, L)
         pooled = torch.einsum("bl,bld->bd", weights, item_vectors[windows])  # (B, dim)
         return self.output(pooled)
 
@@ -100,7 +105,9 @@ class SequenceTower(nn.Module):
     a learned embedding per slot, through ``layers`` pre-norm Transformer encoder layers with
     padding masked; the user is the output at the newest slot (``L - 1``, always an event when the
     history is non-empty). Each slot attends to every earlier slot and, as the window holds only
-    the past, no causal mask is needed. Same interface as ``UserTower``."""
+    the past, no causal mask is needed. Same interface as ``UserTower``; ``log_weights`` is
+    accepted and not read (an order-aware tower has no per-slot pooling weight to scale; event
+    weights reach it through the training loss only)."""
 
     def __init__(self, dim: int, length: int, layers: int = 2, heads: int = 2, dropout: float = 0.2) -> None:
         super().__init__()
@@ -112,7 +119,7 @@ class SequenceTower(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, item_vectors: Tensor, windows: Tensor) -> Tensor:
+    def forward(self, item_vectors: Tensor, windows: Tensor, log_weights: Tensor | None = None) -> Tensor:
         pad = item_vectors.shape[0] - 1
         padding = windows == pad  # (B, L)
         padding = padding & ~padding.all(1, keepdim=True)  # an empty window attends to its padding

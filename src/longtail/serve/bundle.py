@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from longtail.common.arrays import pack, unpack
 from longtail.common.files import sha256_files
@@ -34,6 +35,7 @@ from longtail.models.base import Recommender
 from longtail.models.registry import from_arrays, make_model
 from longtail.pipeline import TextFallback
 from longtail.text import DEFAULT_TEMPLATE, TextEncoder, embed_items
+from longtail.text.sentiment import check_sentiment_weight, event_sentiment, sentiment_weights
 
 KIND = "longtail-service"
 CATALOGUE = "catalogue.json"
@@ -55,6 +57,7 @@ class Bundle:
     embeddings: np.ndarray  # (n_items, d) float32, unit rows
     train: Interactions  # the positives the model was fitted on (users x items)
     source: Path = field(default=Path("."))  # the version directory it was read from
+    categories: list[str] | None = None  # per item, "a|b|c" (genres / categories), when the catalogue has them
 
     @property
     def popularity(self) -> np.ndarray:
@@ -82,6 +85,8 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
         "train.items": bundle.train.items.astype(np.int32),
         "train.timestamps": bundle.train.timestamps.astype(np.int64),
     }
+    if bundle.train.weights is not None:  # per-positive weights (sentiment): histories carry them
+        arrays["train.weights"] = bundle.train.weights.astype(np.float32)
     manifest = {
         **bundle.manifest,
         "kind": KIND,
@@ -94,6 +99,10 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
         "embedding_dim": int(bundle.embeddings.shape[1]),
     }
     catalogue = {"item_ids": list(bundle.item_ids), "titles": list(bundle.titles), "texts": list(bundle.texts)}
+    if bundle.categories is not None:
+        if len(bundle.categories) != n_items:
+            raise ConfigError("bundle: categories differ in length from the item ids")
+        catalogue["categories"] = list(bundle.categories)
     extra = {CATALOGUE: json.dumps(catalogue).encode(), USERS: json.dumps(list(bundle.user_ids)).encode()}
     return save_artifact(path, manifest, arrays, extra_files=extra)
 
@@ -111,9 +120,11 @@ def _read(version_dir: Path) -> Bundle:
         raise ArtifactError(f"{version_dir / CATALOGUE}: not a JSON object")
     item_ids, titles, texts = (_strings(catalogue.get(key), version_dir / CATALOGUE, key)
                                for key in ("item_ids", "titles", "texts"))
+    categories = (None if catalogue.get("categories") is None
+                  else _strings(catalogue["categories"], version_dir / CATALOGUE, "categories"))
     user_ids = _strings(_json(version_dir / USERS), version_dir / USERS, "user ids")
     n_items, n_users = len(item_ids), len(user_ids)
-    if not (n_items == len(titles) == len(texts)) or n_items == 0:
+    if not (n_items == len(titles) == len(texts) == len(titles if categories is None else categories)) or n_items == 0:
         raise ArtifactError(f"{version_dir / CATALOGUE}: {n_items} item ids, {len(titles)} titles, "
                             f"{len(texts)} texts (need as many of each, at least one)")
     embeddings = _array(arrays, "embeddings", "f", 2, version_dir)
@@ -125,7 +136,7 @@ def _read(version_dir: Path) -> Bundle:
                                "embedding_dim": embeddings.shape[1]}, version_dir)
     model = _model(manifest["model_manifest"], arrays, train, version_dir)
     return Bundle(manifest, model, user_ids, item_ids, titles, texts,
-                  np.ascontiguousarray(embeddings, dtype=np.float32), train, version_dir)
+                  np.ascontiguousarray(embeddings, dtype=np.float32), train, version_dir, categories)
 
 
 def _json(file: Path) -> Any:
@@ -163,7 +174,13 @@ def _train(arrays: dict[str, np.ndarray], n_users: int, n_items: int, where: Pat
     for name, values, bound in (("users", users, n_users), ("items", items, n_items)):
         if len(values) and (values.min() < 0 or values.max() >= bound):
             raise ArtifactError(f"{where}: train.{name} indices outside 0..{bound - 1}")
-    return Interactions(users.astype(np.int32), items.astype(np.int32), ts.astype(np.int64), n_users, n_items)
+    weights = None
+    if "train.weights" in arrays:
+        weights = _array(arrays, "train.weights", "f", 1, where)
+        if len(weights) != len(users) or not (np.isfinite(weights).all() and (weights > 0).all()):
+            raise ArtifactError(f"{where}: train.weights must be {len(users)} finite values > 0")
+    return Interactions(users.astype(np.int32), items.astype(np.int32), ts.astype(np.int64), n_users, n_items,
+                        weights=None if weights is None else weights.astype(np.float32))
 
 
 def _check_manifest(manifest: dict[str, Any], counts: dict[str, int], where: Path) -> None:
@@ -226,18 +243,28 @@ def load_bundle(path: str | Path, *, attempts: int = 3) -> Bundle:
 
 def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | None = None, *,
                  fit_on: str = "all", min_rating: float = 4.0, template: str | None = None,
-                 fallback: dict[str, Any] | None = None) -> Bundle:
+                 fallback: dict[str, Any] | None = None, sentiment_weight: float = 0.0,
+                 sentiment_method: str = "vader") -> Bundle:
     """Load ``dataset``, embed its items (cached), fit ``model_name`` on its positives.
 
     ``fit_on='all'`` fits on every positive (what a deployed model should know);
     ``'train_valid'`` holds the protocol's test part out, to compare with ``evaluate``.
     ``fallback``: the text fallback's settings (``longtail evaluate`` chooses them on valid and
-    writes them to metrics.json); the service ranks with them."""
+    writes them to metrics.json); the service ranks with them. ``sentiment_weight`` > 0 weighs
+    each positive by its review's sentiment (``text.sentiment``; every fitted positive's review is
+    readable here, as nothing is evaluated); the weights are stored with the histories, so the
+    service scores with the ones the model was fitted with."""
     if fit_on not in FIT_ON:
         raise ConfigError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
     template = DEFAULT_TEMPLATE if template is None else template
     ds = load_dataset(dataset, min_rating=min_rating)
     positives = ds.train_valid + ds.test if fit_on == "all" else ds.train_valid
+    sentiment: dict[str, Any] = {}
+    if check_sentiment_weight(sentiment_weight) > 0:
+        values, source = event_sentiment(ds, positives, sentiment_method)
+        positives = positives.with_weights(sentiment_weights(values, sentiment_weight))
+        sentiment = {"sentiment": {"weight": float(sentiment_weight), "method": sentiment_method,
+                                   "source": source}}
     encoder = TextEncoder()
     embeddings = embed_items(ds.items, template=template, encoder=encoder)
     model = make_model(model_name, **(params or {}))
@@ -249,7 +276,18 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
         "encoder": {"fingerprint": encoder.fingerprint, "template": template},
         "fit_seconds": round(time.perf_counter() - started, 3),
         "pipeline": {"fallback": asdict(TextFallback(**(fallback or {})))},
+        **sentiment,
     }
     return Bundle(manifest, model, [str(u) for u in ds.users.ids], [str(i) for i in ds.item_vocab.ids],
                   ds.items["title"].fillna("").astype(str).tolist(),
-                  ds.items["text"].fillna("").astype(str).tolist(), embeddings, positives)
+                  ds.items["text"].fillna("").astype(str).tolist(), embeddings, positives,
+                  categories=_categories(ds.items))
+
+
+def _categories(items: pd.DataFrame) -> list[str] | None:
+    """Each item's genres / categories ("a|b|c") when the catalogue has such a column (profiles
+    read them), else None."""
+    for column in ("genres", "categories"):
+        if column in items.columns:
+            return items[column].fillna("").astype(str).tolist()
+    return None

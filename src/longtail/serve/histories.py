@@ -20,6 +20,7 @@ class History:
     items: np.ndarray  # (m,) int64
     ts: np.ndarray  # (m,) int64
     from_event: np.ndarray  # (m,) bool
+    weights: np.ndarray | None = None  # (m,) float32 (train positives' weights, events 1); None: all 1
 
     def __len__(self) -> int:
         return len(self.items)
@@ -39,6 +40,8 @@ class Histories:
         first = np.ones(len(u), dtype=bool)
         first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
         u, i, t = u[first], i[first], t[first]
+        # the artifact's per-positive weights (sentiment), if any: live events weigh 1
+        self._weights = None if train.weights is None else train.weights[order][first].astype(np.float32)
         self._indptr = np.zeros(len(self.ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(u, minlength=len(self.ids)), out=self._indptr[1:])
         self._items = i.astype(np.int64)
@@ -86,9 +89,11 @@ class Histories:
             return History(empty, empty, np.zeros(0, dtype=bool))
         with self.lock:
             extra = dict(self._extra.get(u, {}))
+        weights = None
         if u < self.n_model_users:
             lo, hi = self._indptr[u], self._indptr[u + 1]
             items, ts = self._items[lo:hi], self._ts[lo:hi]
+            weights = None if self._weights is None else self._weights[lo:hi]
         else:
             items = ts = np.zeros(0, dtype=np.int64)
         extra_items = np.fromiter(extra.keys(), dtype=np.int64, count=len(extra))
@@ -99,6 +104,7 @@ class Histories:
             np.concatenate([items[order_train], extra_items[order_extra]]),
             np.concatenate([ts[order_train], extra_ts[order_extra]]),
             np.concatenate([np.zeros(len(items), bool), np.ones(len(extra), bool)]),
+            None if weights is None else np.concatenate([weights[order_train], np.ones(len(extra), np.float32)]),
         )
 
     @staticmethod

@@ -59,7 +59,7 @@ def query_of(state: LiveState, user_id: str) -> HistoryBatch:
     history = state.histories.history(u)
     n = len(state.catalogue)
     return HistoryBatch.from_events(np.zeros(len(history), np.int64), history.items, history.ts, 1, n,
-                                    users=np.asarray([-1 if u is None else u]))
+                                    users=np.asarray([-1 if u is None else u]), weights=history.weights)
 
 
 def pipeline_of(state: LiveState, rerank: Rerank | None) -> RankingPipeline:

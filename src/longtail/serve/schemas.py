@@ -129,6 +129,39 @@ class HistoryEntry(BaseModel):
     source: Literal["train", "event"]
 
 
+class Keyword(BaseModel):
+    keyword: str
+    score: float
+
+
+class GenreShare(BaseModel):
+    genre: str
+    share: float
+
+
+class InterestOut(BaseModel):
+    size: int
+    item_ids: list[str]
+    representative_id: str
+    representative_title: str
+    keywords: list[Keyword]
+    genre: str | None
+
+
+class Portrait(BaseModel):
+    """``longtail.profile`` of the live history (the artifact's items; ``left_out``: items posted since)."""
+
+    n_items: int
+    activity: Literal["light", "regular", "heavy"]
+    activity_percentile: float | None = Field(description="share of the artifact's users with a shorter history")
+    keywords: list[Keyword]
+    keyword_method: str
+    genres: list[GenreShare] = Field(description="genre / category shares, largest first (empty: none in the catalogue)")
+    mix: dict[str, float] = Field(description="share of the history in head / tail / cold items")
+    interests: list[InterestOut] = Field(description="groups of similar history items (k-means over their vectors)")
+    left_out: int = Field(description="history items posted after the artifact, not in this portrait")
+
+
 class ProfileResponse(BaseModel):
     user_id: str
     history_size: int
@@ -137,6 +170,9 @@ class ProfileResponse(BaseModel):
     offset: int
     limit: int
     history: list[HistoryEntry] = Field(description="most recent first, one page")
+    portrait: Portrait | None = Field(default=None, description="with ?portrait=true: interests, keywords, genres, "
+                                      "head/tail/cold mix, activity (None: not asked, or no item of the history "
+                                      "is in the artifact)")
 
 
 class ItemIn(BaseModel):

@@ -121,22 +121,30 @@ class Service:
         self._poll_error: str | None = None
 
     # -- encoding new items -------------------------------------------------------------------
-    def encode(self, state: LiveState, titles: list[str], texts: list[str], categories: list[str]) -> np.ndarray:
-        """Unit vectors of new items with ``state``'s template; refused (503) unless this server's
-        encoder is the one the artifact's vectors came from. No disk cache: API input must not
-        grow the cache without bound. The encoder loads on first use (seconds), not at start."""
-        import pandas as pd
-
-        from longtail.text import TextEncoder, embed_texts, item_texts
+    def encoder_for(self, state: LiveState) -> TextEncoder:
+        """This server's encoder (loaded on first use), refused (503) unless the artifact's vectors
+        came from it: new items and profile keywords must live in the artifact's vector space."""
+        from longtail.text import TextEncoder
 
         with self._encoder_lock:
             if self._encoder is None:
                 self._encoder = TextEncoder()
         encoder = self._encoder
         if encoder.fingerprint != state.encoder_fingerprint:
-            raise Unavailable(f"cannot embed new items: the artifact's vectors come from encoder "
+            raise Unavailable(f"cannot embed text: the artifact's vectors come from encoder "
                               f"{state.encoder_fingerprint!r}, this server has {encoder.fingerprint!r}; "
                               "retrain with this encoder")
+        return encoder
+
+    def encode(self, state: LiveState, titles: list[str], texts: list[str], categories: list[str]) -> np.ndarray:
+        """Unit vectors of new items with ``state``'s template; refused (503) unless this server's
+        encoder is the one the artifact's vectors came from. No disk cache: API input must not
+        grow the cache without bound. The encoder loads on first use (seconds), not at start."""
+        import pandas as pd
+
+        from longtail.text import embed_texts, item_texts
+
+        encoder = self.encoder_for(state)
         frame = pd.DataFrame({"title": titles, "text": texts, "categories": categories})
         rendered = item_texts(frame, state.template) if state.template else texts
         return embed_texts(rendered, encoder=encoder, cache=False)

@@ -20,6 +20,7 @@ from longtail.pipeline import RowCache, TextFallback
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.catalogue import Catalogue
 from longtail.serve.histories import Histories
+from longtail.serve.profiles import Portraits
 from longtail.serve.store import Store
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class LiveState:
         # the text fallback chosen for this model on valid (``longtail evaluate``), stored by ``train``
         self.fallback = TextFallback(**bundle.manifest.get("pipeline", {}).get("fallback", {}))
         self.row_cache = RowCache()  # the fallback's item vectors, gathered once per catalogue size
+        self.portraits = Portraits()  # profile context of this artifact, built on the first profile
 
     @property
     def encoder_fingerprint(self) -> str:

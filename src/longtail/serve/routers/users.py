@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Query
 
 from longtail.serve.deps import ReadKey, ServiceDep
 from longtail.serve.routers.errors import AUTH_ERRORS, NOT_FOUND
-from longtail.serve.schemas import MAX_PAGE, HistoryEntry, ProfileResponse
+from longtail.serve.schemas import MAX_PAGE, HistoryEntry, Portrait, ProfileResponse
+from longtail.profile import UserProfile
+from longtail.serve.schemas import InterestOut
 from longtail.serve.service import NotFound
 
 router = APIRouter(tags=["users"])
@@ -22,8 +24,12 @@ def get_profile(
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, 1..{MAX_PAGE}")] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    portrait: Annotated[bool, Query(description="add the portrait (keywords, genres, mix, activity, interests)")] = False,
 ) -> ProfileResponse:
-    """The user's live history (training positives and events), most recent first, one page.
+    """The user's live history (training positives and events), most recent first, one page, and
+    their portrait (``longtail.profile``): interest keywords, genres, head / tail / cold mix,
+    activity and interests, from the whole live history. The first profile a server builds loads
+    the encoder and the catalogue's keyword vocabulary (seconds); later ones take milliseconds.
 
     POST /events refuses user ids that cannot be one path segment ('/', '.', '..'), so every user
     it creates can be read here."""
@@ -34,10 +40,26 @@ def get_profile(
     history = state.histories.history(u)
     order = list(range(len(history) - 1, -1, -1))[offset:offset + limit]
     catalogue = state.catalogue
+    found, left_out = None, 0
+    if portrait:
+        found, left_out = state.portraits.portrait(state.bundle, lambda: service.encoder_for(state),
+                                                   history.items, history.ts)
     return ProfileResponse(
         user_id=user_id, history_size=len(history), train_items=int((~history.from_event).sum()),
         event_items=int(history.from_event.sum()), offset=offset, limit=limit,
         history=[HistoryEntry(item_id=catalogue.ids[history.items[j]], title=catalogue.titles[history.items[j]],
                               timestamp=int(history.ts[j]), source="event" if history.from_event[j] else "train")
                  for j in order],
+        portrait=None if found is None else portrait_of(found, left_out),
+    )
+
+
+def portrait_of(found: UserProfile, left_out: int) -> Portrait:
+    """The API's view of a ``UserProfile``."""
+    data = found.to_dict()
+    return Portrait(
+        n_items=found.n_items, activity=found.level, activity_percentile=found.activity.percentile,
+        keywords=data["keywords"], keyword_method=found.keyword_method, genres=data["genres"], mix=found.mix,
+        interests=[{k: v for k, v in interest.items() if k in InterestOut.model_fields} for interest in data["interests"]],
+        left_out=left_out,
     )
