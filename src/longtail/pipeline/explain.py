@@ -12,10 +12,25 @@ def _titles(explanation: Explanation, titles: Sequence[str], top: int = 2) -> st
     return " and ".join(names)
 
 
-def describe(explanation: Explanation, titles: Sequence[str]) -> str:
-    """``explanation`` in words, e.g. 'because you liked "Heat" (0.42)'."""
+def shared_labels(explanation: Explanation, labels: Sequence[str] | None, top: int = 3) -> list[str]:
+    """Genres / categories (``labels``: per item, "a|b|c") the recommended item shares with its
+    evidence items, in the item's own order; none when the catalogue has no labels."""
+    if labels is None or explanation.item >= len(labels):
+        return []
+    own = [label for label in str(labels[explanation.item]).split("|") if label]
+    theirs = {label for e in explanation.evidence[:2] if e.item < len(labels)
+              for label in str(labels[e.item]).split("|")}
+    return [label for label in own if label in theirs][:top]
+
+
+def describe(explanation: Explanation, titles: Sequence[str], labels: Sequence[str] | None = None) -> str:
+    """``explanation`` in words, e.g. 'because you liked "Heat" (shared: Crime, Thriller)'.
+    ``labels``: each item's genres / categories ("a|b|c"), to name what it shares with its evidence."""
     e = explanation
     because = _titles(e, titles)
+    shared = shared_labels(e, labels)
+    if because and shared:
+        because += f" (shared: {', '.join(shared)})"
     if e.kind == "popular":
         return f"popular: {int(e.detail.get('count', 0))} interactions"
     if e.kind == "text":

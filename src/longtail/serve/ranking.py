@@ -91,7 +91,7 @@ def recommend(state: LiveState, user_id: str, k: int, *, exclude_seen: bool = Tr
 
 def explain(state: LiveState, pick: Pick) -> str:
     """One short sentence saying why an item is in the list."""
-    return describe(pick.explanation, state.catalogue.titles)
+    return describe(pick.explanation, state.catalogue.titles, state.bundle.categories)
 
 
 def similar(state: LiveState, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
