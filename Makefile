@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/longtail datasets
 	@echo ">> demo 2/4: inspect the shipped dataset (counts, long-tail curve)"
 	$(BIN)/longtail inspect --dataset ml-latest-small --out out/demo
-	@echo ">> demo 3/4: evaluate baselines, semantic-attn and the hybrid (tuned on valid, scored on test, full catalogue; ~8 min on 2 cores)"
+	@echo ">> demo 3/4: evaluate baselines, semantic-attn and the flagship (tuned on valid, scored on test, full catalogue; the flagship's tuning dominates: ~20-35 min on 2 cores)"
 	$(BIN)/longtail evaluate --dataset ml-latest-small --models $(DEMO_MODELS) --out out/demo/evaluate
 	@echo ">> demo 4/4: train the flagship with the params chosen on valid, then recommend for two users picked by rule (~6 min)"
 	$(BIN)/longtail train --out out/demo/artifact --model longtail --params-from out/demo/evaluate/metrics.json

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
 import numpy as np
@@ -47,29 +48,34 @@ def live_state(artifact: Path | None, dataset: str, model: str, params_from: Pat
         return LiveState(load_bundle(artifact))
     params: dict[str, Any] = {}
     fallback: dict[str, Any] = {}
+    sentiment = 0.0
     if params_from is not None:
         chosen, fallbacks = params_from_metrics(params_from, [model])
         params, fallback = chosen.get(model, {}), fallbacks.get(model, {})
+        entry = json.loads(params_from.read_text())["models"].get(model, {})
+        sentiment = float(entry.get("sentiment", {}).get("weight", 0.0))  # chosen with the params
     with console.status(f"fitting {model} on {dataset} (every positive; `longtail train` saves one to reuse)"):
-        return LiveState(train_bundle(dataset, model, params, min_rating=min_rating, fallback=fallback))
+        return LiveState(train_bundle(dataset, model, params, min_rating=min_rating, fallback=fallback,
+                                      sentiment_weight=sentiment))
 
 
-def user_of(state: Any, user: str | None, pick: str | None) -> str:
-    """The user id asked for (checked against the artifact's users) or picked by ``pick``."""
+def choose_user(ids: Sequence[str], histories: Any, buckets: Any, user: str | None, pick: str | None,
+                where: str) -> int:
+    """The index of ``user`` in ``ids`` or of the user ``pick`` chooses (``data.buckets.pick_user``
+    over ``histories``, users x items); a clear ``ConfigError`` naming ``where`` otherwise."""
     from longtail.data.buckets import PICKS, pick_user
 
     if (user is None) == (pick is None):
         raise ConfigError("give exactly one of --user ID and --pick head-heavy|tail-leaning")
-    ids = state.histories.ids
     if pick is not None:
         if pick not in PICKS:
             raise ConfigError(f"--pick must be one of {', '.join(PICKS)}, got {pick!r}")
-        return str(ids[pick_user(state.bundle.train.csr, state.buckets, pick)])
-    if state.histories.index_of(user) is None:
-        examples = ", ".join(repr(u) for u in sorted(ids[:1000])[:3])
-        raise ConfigError(f"unknown user {user!r}: the {state.bundle.manifest['dataset']['name']} model knows "
-                          f"{len(ids):,} users (e.g. {examples})")
-    return str(user)
+        return pick_user(histories, buckets, pick)
+    position = {str(u): n for n, u in enumerate(ids)}.get(str(user))
+    if position is None:
+        examples = ", ".join(repr(str(u)) for u in sorted(ids[:1000])[:3])
+        raise ConfigError(f"unknown user {user!r}: {where} knows {len(ids):,} users (e.g. {examples})")
+    return position
 
 
 def bucket_name(state: Any, item: int) -> str:
@@ -100,7 +106,9 @@ def recommend(
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
     state = live_state(artifact, dataset, model, params_from, min_rating)
-    user_id = user_of(state, user, pick)
+    ids = state.histories.ids
+    user_id = str(ids[choose_user(ids, state.bundle.train.csr, state.buckets, user, pick,
+                                  f"the {state.bundle.manifest['dataset']['name']} model")])
     query, picks = rank(state, user_id, k)
     rows = [{"rank": r + 1, "item_id": state.catalogue.ids[p.item], "title": state.catalogue.titles[p.item],
              "score": round(p.score, 6), "bucket": bucket_name(state, p.item), "source": p.source,
@@ -158,24 +166,13 @@ def profile(
     """A person's profile from every positive they have: keywords, genres, head / tail / cold mix,
     activity, interests; a readable panel and a PNG (genre bars, their items on the popularity curve)."""
     from longtail.data import load_dataset
-    from longtail.data.buckets import PICKS, pick_user
     from longtail.profile import ProfileContext, profile_user
     from longtail.profile.plot import plot_profile
     from longtail.text import embed_items
 
     ds = load_dataset(dataset, min_rating=min_rating)
     everything = ds.train_valid + ds.test
-    if (user is None) == (pick is None):
-        raise ConfigError("give exactly one of --user ID and --pick head-heavy|tail-leaning")
-    if pick is not None:
-        if pick not in PICKS:
-            raise ConfigError(f"--pick must be one of {', '.join(PICKS)}, got {pick!r}")
-        index = pick_user(everything.csr, ds.buckets, pick)
-    elif user not in ds.users:
-        examples = ", ".join(repr(str(u)) for u in ds.users.ids[:3])
-        raise ConfigError(f"unknown user {user!r}: {ds.name} has {ds.n_users:,} users (e.g. {examples})")
-    else:
-        index = int(ds.users.index([user])[0])
+    index = choose_user([str(u) for u in ds.users.ids], everything.csr, ds.buckets, user, pick, ds.name)
     user_id = str(ds.users.ids[index])
     mine = everything.users == index
     order = np.lexsort((everything.items[mine], everything.timestamps[mine]))
