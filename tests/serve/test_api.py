@@ -223,3 +223,13 @@ def test_a_broken_new_version_keeps_the_old_one_serving(client: TestClient, keys
     assert swapped.status_code == 503 and "still serving" in swapped.json()["detail"]
     assert "checksum" in swapped.json()["detail"]
     assert client.post("/recommend", json={"user_id": "x"}, headers={"X-API-Key": keys.read}).status_code == 200
+
+
+def test_explain_false_gives_the_same_list_without_reasons(client: TestClient, keys: Keys, bundle: Bundle) -> None:
+    read = {"X-API-Key": keys.read}
+    user = a_user_with_history(bundle)
+    full = client.post("/recommend", json={"user_id": user, "k": 8}, headers=read).json()["items"]
+    bare = client.post("/recommend", json={"user_id": user, "k": 8, "explain": False}, headers=read).json()["items"]
+    assert all(item["explanation"] for item in full)
+    assert [(i["item_id"], i["score"]) for i in bare] == [(i["item_id"], i["score"]) for i in full]
+    assert all(i["explanation"] is None and i["because"] is None for i in bare)

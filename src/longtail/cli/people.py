@@ -109,7 +109,7 @@ def recommend(
     ids = state.histories.ids
     user_id = str(ids[choose_user(ids, state.bundle.train.csr, state.buckets, user, pick,
                                   f"the {state.bundle.manifest['dataset']['name']} model")])
-    query, picks = rank(state, user_id, k)
+    query, picks = rank(state, user_id, k, explain=explain)
     rows = [{"rank": r + 1, "item_id": state.catalogue.ids[p.item], "title": state.catalogue.titles[p.item],
              "score": round(p.score, 6), "bucket": bucket_name(state, p.item), "source": p.source,
              **({"reason": reason(state, p)} if explain else {})} for r, p in enumerate(picks)]

@@ -33,7 +33,7 @@ class Pick:
     item: int
     score: float
     source: str  # "model" | "text" | "popular"
-    explanation: Explanation
+    explanation: Explanation | None  # None: not asked for
 
 
 @dataclass(frozen=True)
@@ -77,20 +77,23 @@ def pipeline_of(state: LiveState, rerank: Rerank | None) -> RankingPipeline:
 
 
 def recommend(state: LiveState, user_id: str, k: int, *, exclude_seen: bool = True,
-              rerank: Rerank | None = None) -> tuple[HistoryBatch, list[Pick]]:
-    """Top-``k`` for ``user_id`` from its live history, with the pipeline's explanations."""
+              rerank: Rerank | None = None, explain: bool = True) -> tuple[HistoryBatch, list[Pick]]:
+    """Top-``k`` for ``user_id`` from its live history, with the pipeline's explanations (None
+    without ``explain``)."""
     query = query_of(state, user_id)
     pipeline = pipeline_of(state, rerank)
     ranked = pipeline.recommend(query, k, exclude_seen=exclude_seen)
-    explanations = pipeline.explain(query, ranked)[0]
     keep = ranked.items[0] >= 0
+    explanations = pipeline.explain(query, ranked)[0] if explain else [None] * int(keep.sum())
     return query, [Pick(int(i), float(s), SOURCES[int(src)], e) for i, s, src, e in
                    zip(ranked.items[0][keep], ranked.scores[0][keep], ranked.sources[0][keep], explanations,
                        strict=True)]
 
 
-def explain(state: LiveState, pick: Pick) -> str:
-    """One short sentence saying why an item is in the list."""
+def explain(state: LiveState, pick: Pick) -> str | None:
+    """One short sentence saying why an item is in the list (None when not asked for)."""
+    if pick.explanation is None:
+        return None
     return describe(pick.explanation, state.catalogue.titles, state.bundle.categories)
 
 

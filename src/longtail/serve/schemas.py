@@ -88,6 +88,8 @@ class RecommendRequest(BaseModel):
     diversity: float | None = Field(
         None, ge=0.0, le=1.0, description="re-ranking knob: 0 = the model's order, 1 = diversity / "
                                           "calibration only; given alone, re-ranks with MMR")
+    explain: bool = Field(True, description="say why each item is there (the flagship's reasons are measured "
+                                            "by removal and cost ~3x its scoring); false: explanation null")
 
 
 class RecommendedItem(BaseModel):
@@ -98,7 +100,7 @@ class RecommendedItem(BaseModel):
     source: Literal["model", "text", "popular"] = Field(
         description="model: ranked by the model; text: an item the model cannot score, matched by "
                     "text to the user's history; popular: user without history")
-    explanation: str
+    explanation: str | None = Field(description="why the item is there (null when the request said explain=false)")
     because: str | None = Field(None, description="the history item the explanation refers to")
 
 

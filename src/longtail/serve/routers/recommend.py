@@ -20,7 +20,7 @@ def answer(body: RecommendRequest, service: Service) -> RecommendResponse:
     """The response to ``body`` (what the endpoint computes, without HTTP; benchmarks call it)."""
     state = service.state  # one whole state for this request, even if a swap happens meanwhile
     query, picks = recommend(state, body.user_id, body.k, exclude_seen=body.exclude_seen,
-                             rerank=rerank_of(body.rerank, body.diversity))
+                             rerank=rerank_of(body.rerank, body.diversity), explain=body.explain)
     catalogue = state.catalogue
     return RecommendResponse(
         user_id=body.user_id,
@@ -30,7 +30,7 @@ def answer(body: RecommendRequest, service: Service) -> RecommendResponse:
         artifact=state.bundle.version,
         items=[RecommendedItem(item_id=catalogue.ids[p.item], title=catalogue.titles[p.item], score=p.score,
                                rank=r + 1, source=p.source, explanation=explain(state, p),
-                               because=catalogue.ids[p.explanation.evidence[0].item] if p.explanation.evidence else None)
+                               because=catalogue.ids[p.explanation.evidence[0].item] if p.explanation and p.explanation.evidence else None)
                for r, p in enumerate(picks)],
     )
 
