@@ -62,13 +62,23 @@ def evaluate(
 def params_from_metrics(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The chosen params and text-fallback settings of ``names`` in an earlier metrics.json
     (models it lacks are left out)."""
-    try:
-        earlier = json.loads(path.read_text())["models"]
-    except (OSError, KeyError, json.JSONDecodeError) as exc:
-        raise LongtailError(f"--params-from {path}: cannot read params ({exc})") from exc
+    earlier = _models_in(path)
     found = [name for name in names if name in earlier]
     return ({name: earlier[name]["params"] for name in found},
             {name: earlier[name].get("fallback", {}) for name in found})
+
+
+def sentiment_from_metrics(path: Path, name: str) -> float:
+    """The sentiment weight an earlier ``evaluate`` ran ``name`` with (0 when it had none)."""
+    return float(_models_in(path).get(name, {}).get("sentiment", {}).get("weight", 0.0))
+
+
+def _models_in(path: Path) -> dict[str, Any]:
+    """The per-model entries of a metrics.json, or one clear error."""
+    try:
+        return json.loads(path.read_text())["models"]
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise LongtailError(f"--params-from {path}: cannot read params ({exc})") from exc
 
 
 @app.command()

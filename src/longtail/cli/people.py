@@ -40,7 +40,7 @@ ParamsFromOpt = Annotated[Optional[Path], typer.Option(help="With --dataset: tak
 def live_state(artifact: Path | None, dataset: str, model: str, params_from: Path | None, min_rating: float) -> Any:
     """The service's live state (no store) from ``artifact``, or from ``model`` fitted on every
     positive of ``dataset`` (with the params an ``evaluate`` run chose on valid, if given)."""
-    from longtail.cli.evaluation import params_from_metrics
+    from longtail.cli.evaluation import params_from_metrics, sentiment_from_metrics
     from longtail.serve.bundle import load_bundle, train_bundle
     from longtail.serve.state import LiveState
 
@@ -52,8 +52,7 @@ def live_state(artifact: Path | None, dataset: str, model: str, params_from: Pat
     if params_from is not None:
         chosen, fallbacks = params_from_metrics(params_from, [model])
         params, fallback = chosen.get(model, {}), fallbacks.get(model, {})
-        entry = json.loads(params_from.read_text())["models"].get(model, {})
-        sentiment = float(entry.get("sentiment", {}).get("weight", 0.0))  # chosen with the params
+        sentiment = sentiment_from_metrics(params_from, model)  # chosen with the params
     with console.status(f"fitting {model} on {dataset} (every positive; `longtail train` saves one to reuse)"):
         return LiveState(train_bundle(dataset, model, params, min_rating=min_rating, fallback=fallback,
                                       sentiment_weight=sentiment))

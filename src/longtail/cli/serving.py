@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from longtail.cli.common import DatasetOpt, MinRatingOpt, SentimentMethodOpt, app, console, handle_errors
-from longtail.cli.evaluation import params_from_metrics
+from longtail.cli.evaluation import params_from_metrics, sentiment_from_metrics
 from longtail.errors import LongtailError
 
 keys_app = typer.Typer(help="API keys of a service store (shown once, stored hashed).", no_args_is_help=True)
@@ -52,8 +52,7 @@ def train(
             raise ConfigError(f"--params-from {params_from}: no entry for model {model!r}")
         chosen, fallback = {**earlier[model], **chosen}, fallbacks[model]
         if sentiment_weight is None:
-            entry = json.loads(params_from.read_text())["models"][model]
-            sentiment_weight = float(entry.get("sentiment", {}).get("weight", 0.0))
+            sentiment_weight = sentiment_from_metrics(params_from, model)
     bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating, fallback=fallback,
                           sentiment_weight=sentiment_weight or 0.0, sentiment_method=sentiment_method)
     path = save_bundle(bundle, out)

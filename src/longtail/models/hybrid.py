@@ -211,7 +211,7 @@ class HybridRecommender(CompositeRecommender):
         inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, query).at(columns)
         with torch.no_grad():
             parts = {k: v[0].numpy() for k, v in self.gate_.parts(tensors(inputs)).items()}
-            base = self.gate_(tensors(inputs)).numpy()[0]
+        base = parts["cf"] + parts["semantic"] + parts["popularity"]  # the gate's forward, from its parts
         candidates = shortlist(self._proposals(query, items), OCCLUSION_CANDIDATES)
         without = (self._scores_without(query, candidates, columns) if len(candidates)
                    else np.zeros((0, len(columns)), np.float32))
