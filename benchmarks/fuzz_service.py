@@ -42,12 +42,12 @@ def main() -> int:
     console.print(f"seed {seed} (replay: --seed {seed} --examples {args.examples})")
     from longtail.serve.bundle import save_bundle, train_bundle
     from longtail.serve.keys import create_key
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
     folder = Path(tempfile.mkdtemp(prefix="longtail-fuzz-"))
     artifact = save_bundle(train_bundle(args.dataset, args.model), folder / "model")
     url = f"sqlite:///{folder / 'service.db'}"
-    store = Store(url)
+    store = open_store(url)
     keys = {"write": create_key(store, "write", "fuzz"), "read": create_key(store, "read", "fuzz"), "none": None}
     store.close()
     server = Server(artifact, url, {**os.environ, "OPENBLAS_NUM_THREADS": "1"}, folder / "server.log")

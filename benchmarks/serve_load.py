@@ -48,7 +48,7 @@ from longtail.data.interactions import Interactions
 from longtail.models import make_model
 from longtail.serve.bundle import Bundle, save_bundle
 from longtail.serve.keys import create_key
-from longtail.serve.store import Store
+from longtail.serve.store import open_store
 
 PARAMS = {"als": {"factors": 64, "iterations": 10}, "itemknn": {"k": 50}}
 
@@ -219,7 +219,7 @@ def main() -> None:
                   f"{args.model} fitted in {bundle.manifest['fit_seconds']} s; built in "
                   f"{time.perf_counter() - started:.0f} s")
     store_url = f"sqlite:///{folder / 'service.db'}"
-    store = Store(store_url)
+    store = open_store(store_url)
     key = create_key(store, "read", "benchmark")
     store.close()
     users = bundle.user_ids

@@ -128,7 +128,7 @@ def main() -> None:
         return
     from longtail.serve.bundle import save_bundle, train_bundle
     from longtail.serve.keys import create_key
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
     console = Console(width=140)
     folder = Path(tempfile.mkdtemp(prefix="longtail-stacks-"))
@@ -137,7 +137,7 @@ def main() -> None:
     rows = []
     for n, stack in enumerate(args.stacks.split(",")):
         store_url = f"sqlite:///{folder / f'service-{n}.db'}"
-        store = Store(store_url)
+        store = open_store(store_url)
         key = create_key(store, "read", "benchmark")
         store.close()
         console.print(f"[bold]{stack}[/]: attacks, then 8 clients for {args.seconds:g} s")

@@ -5,8 +5,11 @@ it costs a file read); the first run on a fresh machine encodes the catalogue on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
+from pg_server import admin_url, drop_database, fresh_database
 
 from longtail.data import load_dataset
 from longtail.data.dataset import Dataset
@@ -31,3 +34,20 @@ def ml_vectors(ml: Dataset) -> np.ndarray:
     from longtail.text import embed_items
 
     return embed_items(ml.items, template=None)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[str | None]:
+    """A real PostgreSQL server's admin URL (``tests/pg_server.py``), None when none can be had."""
+    with admin_url() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_admin: str | None) -> Iterator[str]:
+    """An empty PostgreSQL database for one test, dropped after it."""
+    if pg_admin is None:
+        pytest.skip("no PostgreSQL server (see the loud message above)")
+    url, name = fresh_database(pg_admin)
+    yield url
+    drop_database(pg_admin, name)

@@ -15,7 +15,7 @@ from serve_helpers import Keys, Server
 from longtail.data import resolve_dataset
 from longtail.serve.bundle import Bundle, save_bundle, train_bundle
 from longtail.serve.keys import create_key
-from longtail.serve.store import Store
+from longtail.serve.store import open_store
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -67,10 +67,18 @@ def artifact(tmp_path: Path, bundle: Bundle) -> Path:
     return save_bundle(bundle, tmp_path / "model")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every service test that takes a store runs on both backends, unchanged."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'service.db'}"
+
+
 @pytest.fixture
-def keys(tmp_path: Path) -> Keys:
-    url = f"sqlite:///{tmp_path / 'service.db'}"
-    store = Store(url)
+def keys(store_url: str) -> Keys:
+    url = store_url
+    store = open_store(url)
     try:
         return Keys(url, create_key(store, "read", "tests"), create_key(store, "write", "tests"))
     finally:

@@ -68,11 +68,11 @@ def serving_folder(folder: Path, bundle: object) -> tuple[Path, Keys]:
     """``folder`` with the artifact of ``bundle`` and a store holding a read and a write key."""
     from longtail.serve.bundle import save_bundle
     from longtail.serve.keys import create_key
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
     artifact = save_bundle(bundle, folder / "model")  # type: ignore[arg-type]
     url = f"sqlite:///{folder / 'service.db'}"
-    store = Store(url)
+    store = open_store(url)
     try:
         return artifact, Keys(url, create_key(store, "read"), create_key(store, "write"))
     finally:

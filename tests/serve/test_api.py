@@ -16,7 +16,7 @@ from longtail.data.history import HistoryBatch
 from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.state import LiveState
-from longtail.serve.store import Store
+from longtail.serve.store import open_store
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_replay_rebuilds_the_same_state(client: TestClient, keys: Keys, artifact
                "timestamp": 1_700_000_000 + n} for n in range(60)]
     assert client.post("/events", json={"events": events}, headers=write).status_code == 201
     live = client.app.state.service.state
-    store = Store(keys.url)
+    store = open_store(keys.url)
     try:
         replayed = LiveState.load(artifact, store)
     finally:
@@ -201,7 +201,7 @@ def test_other_models_serve_new_users_and_new_items(name: str, bundle: Bundle, t
     model = make_model(name, **params).fit(bundle.train, item_embeddings=bundle.embeddings)
     other = Bundle(bundle.manifest, model, bundle.user_ids, bundle.item_ids, bundle.titles, bundle.texts,
                    bundle.embeddings, bundle.train)
-    store = Store(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     state = LiveState.load(save_bundle(other, tmp_path / "model"), store)
     store.close()
     anchor = 5

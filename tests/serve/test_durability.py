@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from longtail.serve.bundle import Bundle
-from longtail.serve.store import Store
+from longtail.serve.store import open_store
 
 N_EVENTS = 2000
 CLIENTS = 4
@@ -45,7 +45,7 @@ def test_acknowledged_events_survive_kill_9(start_server, artifact: Path, keys, 
     for thread in threads:
         thread.join()
 
-    store = Store(keys.url)
+    store = open_store(keys.url)
     stored = store.event_ids()
     store.close()
     lost = acked - stored

@@ -32,9 +32,16 @@ from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, save_bundle
 from longtail.serve.keys import create_key
 from longtail.serve.service import Service, ServiceConfig
-from longtail.serve.store import NewEvent, Store, StoreError
+from longtail.serve.store import NewEvent, StoreError, open_store
 
 LEAKS = ("/tmp", "sqlite", "SQL", "UNIQUE", "Traceback", "database or disk", "disk I/O")
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite's own faults (a full disk, read-only files, its one-server lock): this module is about
+    them; PostgreSQL's are in test_store_pg.py."""
+    return f"sqlite:///{tmp_path / 'service.db'}"
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -92,23 +99,23 @@ def client(artifact: Path, keys: Keys) -> Iterator[TestClient]:
 # -- 1. an unwritable store is refused at start ----------------------------------------------------
 def test_store_that_cannot_be_written_is_refused_at_open(tmp_path: Path) -> None:
     db = tmp_path / "service.db"
-    Store(db).close()
+    open_store(db).close()
     with immutable(db):
         with pytest.raises(StoreError, match="cannot be written") as refused:
-            Store(db)  # as `longtail keys create` opens it
+            open_store(db)  # as `longtail keys create` opens it
         assert "\n" not in str(refused.value)
         with pytest.raises(StoreError, match="cannot be written"):
-            Store(db, exclusive=True)  # as the service opens it
+            open_store(db, exclusive=True)  # as the service opens it
     (tmp_path / "a-file").write_text("")
     with pytest.raises(StoreError, match="cannot create its directory"):
-        Store(tmp_path / "a-file" / "service.db")  # the parent is a file
+        open_store(tmp_path / "a-file" / "service.db")  # the parent is a file
     locked = tmp_path / "locked"
     locked.mkdir()
     with immutable(locked):
         with pytest.raises(StoreError, match="cannot create its directory"):
-            Store(locked / "sub" / "service.db")
+            open_store(locked / "sub" / "service.db")
         with pytest.raises(StoreError, match="cannot be opened"):
-            Store(locked / "service.db")  # SQLite cannot create the file
+            open_store(locked / "service.db")  # SQLite cannot create the file
 
 
 def test_serve_refuses_an_unwritable_store_in_one_line(artifact: Path, keys: Keys,
@@ -138,7 +145,7 @@ def test_second_service_on_a_store_is_refused_while_commands_still_open_it(artif
         message = str(refused.value)
         assert f"already served by another process (pid {os.getpid()})" in message
         assert "several servers share one store through PostgreSQL" in message
-        opened = Store(keys.url)  # what `longtail keys create` does while the server runs
+        opened = open_store(keys.url)  # what `longtail keys create` does while the server runs
         try:
             key = create_key(opened, "read", "ops")
         finally:
@@ -195,7 +202,7 @@ def test_reused_event_id_with_another_payload_is_refused(client: TestClient, key
 
 
 def test_store_refuses_a_reused_event_id_in_one_transaction(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+    store = open_store(tmp_path / "s.db")
     try:
         assert store.append_events([NewEvent("u", "i", 1, "e1")]) != [None]
         assert store.append_events([NewEvent("u", "i", 1, "e1")]) == [None]
@@ -281,7 +288,7 @@ def test_a_storage_fault_mid_stream_loses_no_acknowledged_event(kind: str, artif
                                          lambda e: client.post("/events", json=e, headers=write))
         after = [e for e in events[-50:] if e["event_id"] in acked]
         assert after, "the service did not recover"  # the last events came after the fault
-    store = Store(keys.url)
+    store = open_store(keys.url)
     stored = store.event_ids()
     store.close()
     check_stream(acked, failed, stored, len(events))
@@ -301,7 +308,7 @@ def test_a_storage_fault_mid_stream_of_a_real_server(start_server, artifact: Pat
                                          lambda e: http.post("/events", json=e))
         assert http.get("/health").status_code == 200
     server.kill()  # SIGKILL: what was acknowledged must be on disk already
-    store = Store(keys.url)
+    store = open_store(keys.url)
     stored = store.event_ids()
     store.close()
     check_stream(acked, failed, stored, len(events))
@@ -314,7 +321,7 @@ def test_item_conflict_from_the_store_names_no_sql(client: TestClient, keys: Key
     dim = service.state.catalogue.dim
     unit = np.full((1, dim), dim ** -0.5, dtype=np.float32)
     monkeypatch.setattr(service, "encode", lambda state, titles, texts, categories: np.repeat(unit, len(titles), 0))
-    other = Store(keys.url)  # another process added the id meanwhile: the live state does not know it
+    other = open_store(keys.url)  # another process added the id meanwhile: the live state does not know it
     try:
         other.add_items([("taken", "Taken", "", "")], service.state.encoder_fingerprint, unit)
     finally:

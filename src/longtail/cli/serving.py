@@ -99,9 +99,9 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from longtail.serve.keys import create_key
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
-    opened = Store(store)
+    opened = open_store(store)
     try:
         print(create_key(opened, scope, name))
     finally:
@@ -112,9 +112,9 @@ def keys_create(
 @handle_errors
 def keys_list(store: StoreOpt) -> None:
     """List key ids, scopes and whether they are revoked (never the keys)."""
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
-    opened = Store(store)
+    opened = open_store(store)
     try:
         rows = opened.list_keys()
     finally:
@@ -131,9 +131,9 @@ def keys_list(store: StoreOpt) -> None:
 @handle_errors
 def keys_revoke(store: StoreOpt, key_id: Annotated[str, typer.Argument(help="The 8 hex characters after lt_.")]) -> None:
     """Revoke a key (a running service stops accepting it within 10 s)."""
-    from longtail.serve.store import Store
+    from longtail.serve.store import open_store
 
-    opened = Store(store)
+    opened = open_store(store)
     try:
         if not opened.revoke_key(key_id):
             raise LongtailError(f"no live key {key_id!r} in {store}")

@@ -54,6 +54,7 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start_watcher()
+        service.start_follower()
         try:
             yield
         finally:
@@ -92,8 +93,8 @@ def _error_handlers(app: FastAPI) -> None:
     def respond(request: Request, exc: LongtailError, cause: BaseException | None) -> ErrorResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         retry = getattr(exc, "retry_after", None)
-        if retry is not None:  # a store fault: the operator's side, with SQLite's own words
-            while cause is not None and not isinstance(cause, sqlite3.Error):
+        if retry is not None:  # a store fault: the operator's side, with the database's own words
+            while cause is not None and cause.__cause__ is not None:
                 cause = cause.__cause__
             line = f"{exc} ({cause or 'no database error'})"
             if time.monotonic() - last_fault.get(line, -1e9) > 30:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from longtail.serve.keys import KeyChecker
 from longtail.serve.metrics import Metrics
 from longtail.serve.schemas import EventIn, ItemIn
 from longtail.serve.state import LiveState
-from longtail.serve.store import EventIdConflict, NewEvent, Store, StoreUnavailable
+from longtail.serve.store import DuplicateKey, EventIdConflict, NewEvent, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from longtail.text import TextEncoder
@@ -93,7 +92,7 @@ class ServiceConfig:
 class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self.store = Store(config.store, exclusive=True)  # one writer per store: refused if served
+        self.store = open_store(config.store, exclusive=True)  # one writer per store: refused if served
         try:
             self._start(config)
         except BaseException:
@@ -114,11 +113,13 @@ class Service:
         self.events_stored = self.store.count_events()
         if self.store.count_keys() == 0:
             logger.warning("no API keys in %s: every request but /health and /metrics will get 401; "
-                           "create one with `longtail keys create --store ... --scope write`", self.store.path)
+                           "create one with `longtail keys create --store ... --scope write`", self.store.name)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._bad_target: Path | None = None  # the version the watcher failed to load (not retried)
         self._poll_error: str | None = None
+        self._follower: threading.Thread | None = None
+        self._follow_error: str | None = None
 
     # -- encoding new items -------------------------------------------------------------------
     def encoder_for(self, state: LiveState) -> TextEncoder:
@@ -152,8 +153,10 @@ class Service:
     # -- writes -------------------------------------------------------------------------------
     def record_events(self, events: list[EventIn]) -> tuple[int, int, int | None]:
         """Commit then apply; returns (stored, duplicates, last sequence number)."""
-        catalogue = self.state.catalogue
-        unknown = sorted({e.item_id for e in events if catalogue.index_of(e.item_id) is None})
+        unknown = self._unknown_items(events)
+        if unknown and self.store.shared:  # posted to another process, not followed yet
+            self.follow_step()
+            unknown = self._unknown_items(events)
         if unknown:
             raise NotFound(f"unknown item_id: {', '.join(repr(i) for i in unknown[:5])}"
                            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
@@ -170,10 +173,16 @@ class Service:
                 raise _not_stored(exc) from exc
             kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
             self.events_stored += len(kept)
-            if kept:
+            if kept and self.store.shared:  # others' commits may sit before ours: apply all in order
+                self.state.catch_up(self.store, self.encode)
+            elif kept:
                 self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
                                         [r.item_id for _, r in kept], [r.ts for _, r in kept])
         return len(kept), len(rows) - len(kept), (kept[-1][0] if kept else None)
+
+    def _unknown_items(self, events: list[EventIn]) -> list[str]:
+        catalogue = self.state.catalogue
+        return sorted({e.item_id for e in events if catalogue.index_of(e.item_id) is None})
 
     def add_items(self, items: list[ItemIn]) -> list[str]:
         """Embed, commit, then index new items; all or nothing."""
@@ -195,12 +204,15 @@ class Service:
             try:
                 seqs = self.store.add_items(list(zip(ids, titles, texts, categories, strict=True)),
                                             fingerprint, vectors)
-            except sqlite3.IntegrityError as exc:  # stored meanwhile by another process (keys CLI, a test)
+            except DuplicateKey as exc:  # stored meanwhile by another process (keys CLI, a test)
                 logger.info("POST /items refused: %s", exc)
                 raise Conflict("an item_id in the batch already exists in the store") from None
             except StoreUnavailable as exc:
                 raise _not_stored(exc) from exc
-            self.state.add_items(seqs, ids, titles, texts, vectors)
+            if self.store.shared:  # others' items may sit before ours: apply all in order
+                self.state.catch_up(self.store, self.encode)
+            else:
+                self.state.add_items(seqs, ids, titles, texts, vectors)
         return ids
 
     def _refuse_existing(self, ids: list[str]) -> None:
@@ -269,10 +281,31 @@ class Service:
                 logger.warning("artifact reload failed (%s); still serving %s", exc, self.state.bundle.version)
             self._poll_error = str(exc)
 
+    # -- other processes' writes (a shared store) ----------------------------------------------
+    def start_follower(self, poll_s: float = 5.0) -> None:
+        """Apply what other processes commit to a shared store (PostgreSQL), as it commits."""
+        if not self.store.shared or self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self.store.follow, args=(self.follow_step, self._stop),
+                                          kwargs={"poll_s": poll_s}, name="store-follower", daemon=True)
+        self._follower.start()
+
+    def follow_step(self) -> None:
+        """Catch the live state up with the store; a fault is logged once and tried again later."""
+        try:
+            with self.write_lock:
+                self.state.catch_up(self.store, self.encode)
+            self._follow_error = None
+        except Exception as exc:
+            if str(exc) != self._follow_error:
+                logger.warning("cannot follow the store's writes now (%s); will retry", exc)
+            self._follow_error = str(exc)
+
     def close(self) -> None:
         self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
+        for thread in (self._watcher, self._follower):
+            if thread is not None:
+                thread.join(timeout=5)
         self.store.close()
 
     def gauges(self) -> dict[str, tuple[str, float]]:

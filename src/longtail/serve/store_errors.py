@@ -24,6 +24,10 @@ class StoreUnavailable(StoreError):
         self.retry_after = retry_after
 
 
+class DuplicateKey(LongtailError):
+    """A row whose unique key (an item id) is already stored: nothing of the transaction was."""
+
+
 class EventIdConflict(LongtailError):
     """An ``event_id`` already stored (or repeated in the batch) with another payload."""
 

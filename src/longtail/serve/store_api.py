@@ -1,0 +1,235 @@
+"""What the service's store is, whatever holds it: posted catalogue items, interaction events and API
+keys, each write one durable transaction, events replayed in commit order.
+
+The queries are written once here, in SQL both dialects read (``?`` placeholders, ``RETURNING``,
+``ON CONFLICT``); a backend (``store_sqlite``, ``store_pg``) supplies connections, transactions,
+the meaning of its error codes, and whether several processes may share it (``shared``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from longtail.serve.store_errors import EventIdConflict, StoreError, StoreUnavailable
+from longtail.serve.store_schema import LATEST, META, pending
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """A catalogue item added through the service."""
+
+    seq: int
+    item_id: str
+    title: str
+    text: str
+    categories: str  # "a|b|c", as in the shared catalogues
+    encoder: str
+    embedding: np.ndarray  # (d,) float32
+
+
+@dataclass(frozen=True)
+class StoredEvents:
+    """Stored events as parallel arrays, in commit order."""
+
+    seq: np.ndarray  # (n,) int64
+    user_ids: list[str]
+    item_ids: list[str]
+    ts: np.ndarray  # (n,) int64
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """``client_ts``: the client gave ``ts`` (so it is part of the payload a retry must repeat);
+    False when the server stamped it."""
+
+    user_id: str
+    item_id: str
+    ts: int
+    event_id: str | None = None
+    client_ts: bool = True
+
+    def same_as(self, user_id: str, item_id: str, ts: int) -> bool:
+        """A retry of the stored event ``(user_id, item_id, ts)``, not another event."""
+        return (self.user_id, self.item_id) == (user_id, item_id) and (not self.client_ts or int(self.ts) == ts)
+
+
+class Store(ABC):
+    """One durable store. ``shared``: several service processes may write it at once, and each must
+    follow the others' writes (``store_pg``); otherwise one process owns it (``store_sqlite``)."""
+
+    dialect: ClassVar[str]
+    shared: ClassVar[bool] = False
+    name: str  # for messages: the file, or the URL without its password
+
+    # -- what a backend supplies --------------------------------------------------------------
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A connection inside one transaction: committed (durable) on exit or rolled back whole.
+        Driver faults become ``StoreUnavailable``; a unique key stored twice, ``DuplicateKey``."""
+
+    @abstractmethod
+    def _reading(self, own: bool = False) -> AbstractContextManager[Any]:
+        """A connection for reads (``own``: the writer's, for short reads; else a fresh one for long
+        reads such as replay). Driver faults become ``StoreUnavailable``."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _sql(self, sql: str) -> str:
+        """``sql`` in the driver's placeholder style."""
+        return sql
+
+    def _notify(self, conn: Any, what: str) -> None:
+        """Tell the other processes sharing the store that ``what`` ("events", "items") changed;
+        delivered at commit. Nothing to do for a store one process owns."""
+
+    def follow(self, callback: Callable[[], None], stop: threading.Event, *, poll_s: float = 5.0) -> None:
+        """Call ``callback`` whenever another process commits (a ``shared`` store); a store one
+        process owns has no one to follow."""
+
+    def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        return conn.execute(self._sql(sql), tuple(params))
+
+    # -- schema -------------------------------------------------------------------------------
+    def _open(self) -> None:
+        """Bring the schema to ``LATEST`` and commit a row: a store that cannot be written fails
+        here, at start, not at the first event."""
+        try:
+            with self._write() as conn:
+                self._run(conn, META)
+                row = self._run(conn, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                current = 0 if row is None else int(row[0])
+                if current > LATEST:
+                    raise StoreError(f"store {self.name}: schema version {current} is newer than this "
+                                     f"longtail's ({LATEST}); upgrade longtail")
+                for migration in pending(self.dialect, current):
+                    for statement in migration.statements:
+                        self._run(conn, statement)
+                self._set_meta(conn, "schema_version", str(LATEST))
+                self._set_meta(conn, "last_opened", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        except StoreUnavailable as exc:
+            raise StoreError(f"store {self.name} cannot be written ({exc}; {exc.__cause__}); "
+                             "check free space, permissions, the server") from None
+
+    def _set_meta(self, conn: Any, key: str, value: str) -> None:
+        self._run(conn, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = excluded.value", (key, value))
+
+    def schema_version(self) -> int:
+        with self._reading(own=True) as conn:
+            return int(self._run(conn, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+    # -- events -------------------------------------------------------------------------------
+    def append_events(self, events: Sequence[NewEvent]) -> list[int | None]:
+        """Commit ``events`` in one transaction; durable on return. Per event, its sequence number,
+        or None when its ``event_id`` was already stored with the same payload (a client's retry).
+        An ``event_id`` stored with another payload raises ``EventIdConflict``: nothing is stored."""
+        now = time.time()
+        seqs: list[int | None] = []
+        with self._write() as conn:
+            for e in events:
+                row = self._run(conn, "INSERT INTO events (user_id, item_id, ts, event_id, received) "
+                                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+                                (e.user_id, e.item_id, int(e.ts), e.event_id, now)).fetchone()
+                if row is not None:
+                    seqs.append(int(row[0]))
+                    continue
+                stored = self._run(conn, "SELECT user_id, item_id, ts FROM events WHERE event_id = ?",
+                                   (e.event_id,)).fetchone()
+                if not e.same_as(*stored):
+                    raise EventIdConflict(str(e.event_id))
+                seqs.append(None)
+            if any(s is not None for s in seqs):
+                self._notify(conn, "events")
+        return seqs
+
+    def count_events(self) -> int:
+        with self._reading(own=True) as conn:
+            return int(self._run(conn, "SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def events_since(self, after_seq: int = 0, *, chunk: int = 200_000) -> Iterator[StoredEvents]:
+        """Stored events with ``seq > after_seq`` in commit order, in chunks (replay)."""
+        with self._reading() as conn:
+            last = after_seq
+            while True:
+                rows = self._run(conn, "SELECT seq, user_id, item_id, ts FROM events WHERE seq > ? "
+                                       "ORDER BY seq LIMIT ?", (last, chunk)).fetchall()
+                if not rows:
+                    return
+                seq, users, items, ts = zip(*rows, strict=True)
+                yield StoredEvents(np.asarray(seq, np.int64), list(users), list(items), np.asarray(ts, np.int64))
+                last = int(seq[-1])
+
+    def last_event_seq(self) -> int:
+        with self._reading(own=True) as conn:
+            return int(self._run(conn, "SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    def event_ids(self) -> set[str]:
+        """The client-given ``event_id`` of every stored event that has one (durability checks)."""
+        with self._reading() as conn:
+            return {row[0] for row in self._run(conn, "SELECT event_id FROM events WHERE event_id IS NOT NULL")}
+
+    # -- items --------------------------------------------------------------------------------
+    def add_items(self, rows: Sequence[tuple[str, str, str, str]], encoder: str, vectors: np.ndarray) -> list[int]:
+        """Commit new items ``(item_id, title, text, categories)`` with their (n, d) float32 vectors;
+        raises ``DuplicateKey`` (nothing written) if an id is already stored."""
+        now = time.time()
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        seqs: list[int] = []
+        with self._write() as conn:
+            for (item_id, title, text, categories), vector in zip(rows, vectors, strict=True):
+                row = self._run(conn, "INSERT INTO items (item_id, title, text, categories, encoder, embedding, "
+                                      "created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                                (item_id, title, text, categories, encoder, vector.tobytes(), now)).fetchone()
+                seqs.append(int(row[0]))
+            self._notify(conn, "items")
+        return seqs
+
+    def items(self, after_seq: int = 0) -> list[ItemRow]:
+        """The posted items with ``seq > after_seq``, in the order they were added."""
+        with self._reading() as conn:
+            rows = self._run(conn, "SELECT seq, item_id, title, text, categories, encoder, embedding FROM items "
+                                   "WHERE seq > ? ORDER BY seq", (after_seq,)).fetchall()
+        return [ItemRow(int(s), i, t, x, c, e, np.frombuffer(bytes(b), dtype="<f4").astype(np.float32))
+                for s, i, t, x, c, e, b in rows]
+
+    def count_items(self) -> int:
+        with self._reading(own=True) as conn:
+            return int(self._run(conn, "SELECT COUNT(*) FROM items").fetchone()[0])
+
+    # -- api keys -----------------------------------------------------------------------------
+    def add_key(self, key_id: str, salt: bytes, digest: bytes, scope: str, name: str) -> None:
+        with self._write() as conn:
+            self._run(conn, "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                      (key_id, salt, digest, scope, name, time.time()))
+
+    def get_key(self, key_id: str) -> tuple[bytes, bytes, str] | None:
+        """(salt, digest, scope) of a live (not revoked) key, or None."""
+        with self._reading(own=True) as conn:
+            row = self._run(conn, "SELECT salt, digest, scope FROM api_keys WHERE key_id = ? AND revoked IS NULL",
+                            (key_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]), str(row[2]))
+
+    def list_keys(self) -> list[dict[str, object]]:
+        with self._reading(own=True) as conn:
+            rows = self._run(conn, "SELECT key_id, scope, name, created, revoked FROM api_keys "
+                                   "ORDER BY created").fetchall()
+        return [{"key_id": k, "scope": s, "name": n, "created": c, "revoked": r} for k, s, n, c, r in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._write() as conn:
+            cursor = self._run(conn, "UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL",
+                               (time.time(), key_id))
+            return cursor.rowcount == 1
+
+    def count_keys(self) -> int:
+        with self._reading(own=True) as conn:
+            return int(self._run(conn, "SELECT COUNT(*) FROM api_keys WHERE revoked IS NULL").fetchone()[0])
