@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@echo ">> creating/refreshing $(VENV) (torch CPU build first, then longtail and its extras)"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[serve,finetune,dev]"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[serve,finetune,dev,ray]"
 	@touch $(STAMP)
 	@echo ">> $(VENV) ready"
 

@@ -72,6 +72,60 @@ def run(url: str, clients: int, batch: int, seconds: float) -> dict[str, float]:
             "commit_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 
 
+def follower(url: str, seconds: float, out: mp.Queue) -> None:
+    """Follow a PostgreSQL store as a second service process does (``Store.follow``); per event seen,
+    seen wall time - the writer's ``received`` stamp."""
+    import threading
+
+    from longtail.serve.store import open_store
+
+    store = open_store(url)
+    lags: list[float] = []
+    last = [0]
+
+    def step() -> None:
+        with store._reading(own=True) as conn:
+            rows = conn.execute("SELECT seq, received FROM events WHERE seq > %s ORDER BY seq", (last[0],)).fetchall()
+        now = time.time()
+        if rows:
+            last[0] = int(rows[-1][0])
+            lags.extend(now - float(r) for _, r in rows)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=store.follow, args=(step, stop), kwargs={"poll_s": 5.0})
+    thread.start()
+    out.put("ready")
+    time.sleep(seconds + 1.0)
+    stop.set()
+    thread.join()
+    store.close()
+    out.put(lags)
+
+
+def lag(url: str, seconds: float, every_s: float = 0.01) -> dict[str, float]:
+    """A writer commits one event every ``every_s``; a follower process sees each after how long."""
+    from longtail.serve.store import NewEvent, open_store
+
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=follower, args=(url, seconds, out))
+    proc.start()
+    assert out.get(timeout=60) == "ready"
+    time.sleep(1.0)  # LISTEN in place
+    store = open_store(url)
+    stop = time.time() + seconds
+    n = 0
+    while time.time() < stop:
+        store.append_events([NewEvent("lag-user", f"i{n}", n)])
+        n += 1
+        time.sleep(every_s)
+    store.close()
+    lags = sorted(out.get(timeout=60))
+    proc.join()
+    return {"events": n, "seen": len(lags), "lag_p50_ms": 1000 * statistics.median(lags),
+            "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))], "lag_max_ms": 1000 * lags[-1]}
+
+
 def fresh_pg(admin: str) -> str:
     from pg_server import fresh_database
 
@@ -99,6 +153,10 @@ def main() -> None:
                     row = {"store": store, **run(url, clients, batch, args.seconds)}
                     rows.append(row)
                     console.print(f"{store:10s} clients={clients} batch={batch}: {row['events_per_s']:,.0f} events/s")
+        follow = lag(fresh_pg(admin), args.seconds)
+    console.print(f"PostgreSQL follower lag (commit -> another process has read it), one event per 10 ms for "
+                  f"{args.seconds:.0f} s: p50 {follow['lag_p50_ms']:.1f} ms, p99 {follow['lag_p99_ms']:.1f} ms, "
+                  f"max {follow['lag_max_ms']:.1f} ms ({follow['seen']} of {follow['events']} events seen)")
     table = Table(title=f"Events/s into the store ({args.seconds:.0f} s per cell, {mp.cpu_count()} cores)")
     for column in ("clients", "batch", "store", "events/s", "commits/s", "commit p50 ms", "commit p99 ms",
                    "pg / sqlite"):
@@ -111,7 +169,7 @@ def main() -> None:
                       f"{row['events_per_s'] / twin['events_per_s']:.2f}x" if row["store"] == "postgresql" else "")
     console.print(table)
     result = {"seconds": args.seconds, "cores": mp.cpu_count(), "python": platform.python_version(),
-              "postgres": _server_version(), "rows": rows,
+              "postgres": _server_version(), "rows": rows, "follower_lag": follow,
               "command": "OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/store_load.py"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -35,6 +35,14 @@ PARAMS["hybrid"] = {"gate_users": 100, "n_candidates": 500}
 PARAMS["longtail"] = {"gate_users": 100, "n_candidates": 500, "semantic__neural-ips__epochs": 3}
 
 
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only here: the store holds nothing but the keys and one event, and the equality checked is
+    the ranking's (17 models x a server each; both stores would add ~4 min to CI). The shared-store
+    paths are exercised by every other service test on both stores."""
+    return f"sqlite:///{tmp_path / 'service.db'}"
+
+
 @pytest.fixture(scope="module")
 def evaluated(serve_env: dict[str, str], dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("evaluate")

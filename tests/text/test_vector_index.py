@@ -131,6 +131,24 @@ def test_approximate_recall(kind: str, data: tuple[np.ndarray, np.ndarray, np.nd
     np.testing.assert_allclose(scores[:, 0], truth_scores[:, 0], atol=1e-4)  # inner products
 
 
+def test_ivfpq_codes_are_small_and_a_wider_fetch_recovers_recall(
+        data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """What docs/scaling.md relies on: pq_m bytes an item, and the exact top-10 inside a 5x fetch."""
+    ids, vectors, queries = data
+    index = VectorIndex(32, "ivfpq", nprobe=45, pq_m=8, pq_bits=8)
+    index.add(ids, vectors)
+    assert index.faiss_index.code_size == 8  # 8 one-byte codes vs 128 bytes of float32
+    truth, _ = brute_force(queries, ids, vectors, 10)
+    wide, _ = index.search(queries, 50)
+    assert recall(wide, truth) >= 0.95
+    index.remove(ids[:100])
+    assert len(index) == 1900 and not np.isin(index.search(queries, 20)[0], ids[:100]).any()
+    with pytest.raises(ConfigError, match="pq_m"):
+        VectorIndex(32, "ivfpq", pq_m=7)
+    with pytest.raises(ConfigError, match="at least 256"):
+        VectorIndex(32, "ivfpq", pq_m=8).add(ids[:100], vectors[:100])
+
+
 def test_short_results_are_padded() -> None:
     index = VectorIndex(4, "hnsw")
     vectors = unit(np.eye(4, dtype=np.float32)[:3])
@@ -143,11 +161,11 @@ def test_short_results_are_padded() -> None:
     assert empty.search(vectors, 2)[0].tolist() == [[-1, -1]] * 3
 
 
-@pytest.mark.parametrize("kind", ["exact", "fp16", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["exact", "fp16", "hnsw", "ivf", "ivfpq"])
 def test_save_load_round_trip(kind: str, tmp_path: Path,
                               data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     ids, vectors, queries = data
-    index = VectorIndex(32, kind, ef_search=64, nprobe=8)
+    index = VectorIndex(32, kind, ef_search=64, nprobe=8, pq_m=8)
     index.add(ids, vectors)
     index.remove(ids[:50])
     path = index.save(tmp_path / "items.index")

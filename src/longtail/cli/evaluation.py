@@ -20,6 +20,7 @@ from longtail.cli.common import (
     console,
     handle_errors,
 )
+from longtail.cli.scale import AddressOpt, BackendOpt, WorkersOpt
 from longtail.errors import LongtailError
 
 
@@ -41,22 +42,34 @@ def evaluate(
     candidates: Annotated[int, typer.Option(help="How many of the model's top items the re-ranker chooses from.")] = 200,
     sentiment_weight: SentimentWeightOpt = 0.0,
     sentiment_method: SentimentMethodOpt = "vader",
+    backend: BackendOpt = "local",
+    workers: WorkersOpt = 2,
+    address: AddressOpt = None,
 ) -> None:
-    """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs."""
+    """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs.
+
+    With --backend ray the test users are ranked and scored in shards on Ray workers (same numbers)."""
+    from longtail.cli.scale import backend as open_backend
     from longtail.errors import ConfigError
     from longtail.eval.runner import EvaluationConfig, run_evaluation
 
+    engine = open_backend(backend, workers, address)  # a missing ray fails before any fitting
     names = [m.strip() for m in models.split(",") if m.strip()]
     params, fallback = params_from_metrics(params_from, names) if params_from is not None else ({}, {})
     if rerank is None and diversity != 0.0:
         raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
-    run_evaluation(
-        EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
-                         min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
-                         params=params, fallback=fallback, rerank=rerank, diversity=diversity, candidates=candidates,
-                         sentiment_weight=sentiment_weight, sentiment_method=sentiment_method),
-        console=console,
-    )
+    config = EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
+                              min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
+                              params=params, fallback=fallback, rerank=rerank, diversity=diversity,
+                              candidates=candidates, sentiment_weight=sentiment_weight,
+                              sentiment_method=sentiment_method)
+    if engine.name == "local":
+        run_evaluation(config, console=console)
+        return
+    from longtail.scale.evaluate import ShardedEvaluate
+
+    with engine:
+        run_evaluation(config, console=console, rank_test=ShardedEvaluate(engine))
 
 
 def params_from_metrics(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:

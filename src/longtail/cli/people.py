@@ -25,6 +25,7 @@ from longtail.cli.common import (
     err_console,
     handle_errors,
 )
+from longtail.cli.scale import AddressOpt, BackendOpt, ShardUsersOpt, WorkersOpt
 from longtail.errors import ConfigError
 
 ArtifactOpt = Annotated[Optional[Path], typer.Option(help="A trained artifact (`longtail train`); else fit on --dataset.")]
@@ -97,13 +98,31 @@ def recommend(
     explain: Annotated[bool, typer.Option(help="Say why each item is there.")] = True,
     min_rating: MinRatingOpt = 4.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    all_users: Annotated[bool, typer.Option(help="Top-k of every user as Parquet files in --out (no reasons).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="With --all-users: the output folder.")] = None,
+    backend: BackendOpt = "local",
+    workers: WorkersOpt = 2,
+    address: AddressOpt = None,
+    shard_users: ShardUsersOpt = 256,
 ) -> None:
-    """Top-k items for one user with titles, scores, bucket (head / tail / cold) and the reason."""
+    """Top-k items for one user with titles, scores, bucket (head / tail / cold) and the reason;
+    with --all-users, every user's top-k as Parquet (user_id, rank, item_id, score) + a manifest."""
+    from longtail.cli.scale import backend as open_backend
+    from longtail.cli.scale import recommend_all_users
     from longtail.serve.ranking import explain as reason
     from longtail.serve.ranking import recommend as rank
 
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
+    if all_users:
+        if user is not None or pick is not None or out is None:
+            raise ConfigError("--all-users takes --out DIR and neither --user nor --pick")
+        engine = open_backend(backend, workers, address)  # a missing ray fails before any fitting
+        state = live_state(artifact, dataset, model, params_from, min_rating)
+        recommend_all_users(state, out, k, engine, shard_users, str(artifact or dataset))
+        return
+    if backend != "local" or out is not None:
+        raise ConfigError("--backend and --out go with --all-users")
     state = live_state(artifact, dataset, model, params_from, min_rating)
     ids = state.histories.ids
     user_id = str(ids[choose_user(ids, state.bundle.train.csr, state.buckets, user, pick,

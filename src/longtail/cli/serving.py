@@ -15,7 +15,9 @@ from longtail.errors import LongtailError
 
 keys_app = typer.Typer(help="API keys of a service store (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-StoreOpt = Annotated[str, typer.Option("--store", help="Service store: sqlite:///PATH (WAL).")]
+StoreOpt = Annotated[str, typer.Option(
+    "--store", help="Service store: sqlite:///PATH (one server per file) or postgresql://USER@HOST:PORT/DB "
+                    "(shared by several servers).")]
 
 
 @app.command()

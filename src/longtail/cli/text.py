@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from longtail.cli.common import AllowMissingOpt, DatasetOpt, app, console, handle_errors
+from longtail.cli.scale import AddressOpt, BackendOpt, WorkersOpt
 
 
 @app.command()
@@ -39,14 +41,22 @@ def embed(
     dataset: DatasetOpt = "ml-latest-small",
     allow_missing_items: AllowMissingOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    backend: BackendOpt = "local",
+    workers: WorkersOpt = 2,
+    address: AddressOpt = None,
+    scratch: Annotated[Optional[Path], typer.Option(help="With --backend ray: folder for the Parquet shards "
+                                                         "(on a cluster: one every node can write).")] = None,
 ) -> None:
     """Encode the catalogue's item texts once and cache them on disk (later commands reuse them)."""
+    from longtail.cli.scale import backend as open_backend
     from longtail.data import load_dataset
-    from longtail.text.similar import embed_catalogue
+    from longtail.scale.embed import embed_catalogue_on
 
+    engine = open_backend(backend, workers, address)  # a missing ray fails before any loading
     ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
-    _, report = embed_catalogue(ds.items)
+    with engine:
+        _, report = embed_catalogue_on(engine, ds.items, scratch=scratch)
     if as_json:
-        print(json.dumps({"dataset": ds.name, **report.as_dict()}, indent=2))
+        print(json.dumps({"dataset": ds.name, "backend": engine.name, **report.as_dict()}, indent=2))
     else:
         console.print(f"{ds.name}: {report.summary()}")

@@ -7,7 +7,7 @@ Users are processed in batches (memory bounded by ``batch_size x n_items``); no 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,18 +117,25 @@ class Evaluator:
         """Rank the full catalogue for every evaluated user through the ranking pipeline (a bare
         model: no fallback, no re-ranking) and compute all metrics."""
         pipeline = ranker if isinstance(ranker, RankingPipeline) else RankingPipeline(ranker)
+        return self.evaluate_lists(*self.rank(pipeline, on_batch=on_batch))
+
+    def rank(self, pipeline: RankingPipeline, start: int = 0, stop: int | None = None, *,
+             on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-K_max (lists int32, scores float32), each (n, K_max), of the split's users
+        ``[start:stop]``, in batches of ``batch_size`` counted from ``start``: a shard that starts
+        on a batch boundary is ranked in exactly the batches of a whole run."""
         k_max = max(self.ks)
+        stop = len(self.view.users) if stop is None else min(stop, len(self.view.users))
         lists, scores = [], []
-        for start in range(0, len(self.view.users), self.batch_size):
-            users = self.view.users[start : start + self.batch_size]
+        for first in range(start, stop, self.batch_size):
+            users = self.view.users[first : min(first + self.batch_size, stop)]
             ranked = pipeline.recommend(self.queries(users), k_max, exclude_seen=self.exclude_seen)
             lists.append(ranked.items)
             scores.append(ranked.scores)
             if on_batch is not None:
                 on_batch(len(users))
-        return self.evaluate_lists(
-            np.concatenate(lists) if lists else np.zeros((0, k_max), np.int32),
-            np.concatenate(scores) if scores else np.zeros((0, k_max), np.float32))
+        return (np.concatenate(lists) if lists else np.zeros((0, k_max), np.int32),
+                np.concatenate(scores) if scores else np.zeros((0, k_max), np.float32))
 
     def evaluate_lists(self, lists: np.ndarray, scores: np.ndarray) -> EvalResult:
         """Metrics of ranked lists (n_users, >= K_max) aligned with this split's users."""
@@ -136,16 +143,25 @@ class Evaluator:
         if len(lists) != len(view.users) or lists.shape[1] < k_max:
             raise ValueError(f"need ({len(view.users)}, >= {k_max}) lists, got {lists.shape}")
         lists, scores = lists[:, :k_max], scores[:, :k_max]
+        return self.merge([self.user_rows(lists)], lists, scores)
+
+    def user_rows(self, lists: np.ndarray, start: int = 0) -> UserRows:
+        """Per-user metric values of the split's users ``[start:start + len(lists)]`` from their
+        top-K_max ``lists``: what a shard of users computes; ``merge`` averages once."""
+        view = self.view
+        users_all = view.users[start : start + len(lists)]
+        if len(users_all) != len(lists):
+            raise ValueError(f"{len(lists)} lists from user {start}, the split has {len(view.users)} users")
         n_items = self.dataset.n_items
         onehot = sp.csr_matrix(
             (np.ones(n_items), (np.arange(n_items), view.buckets)), shape=(n_items, 3)
         )
-        per_user = {g: [] for g in view.groups}
-        counts_by_group = {g: [] for g in view.groups}
+        accuracy: dict[str, list[dict[str, np.ndarray]]] = {g: [] for g in view.groups}
+        beyond: list[dict[str, np.ndarray]] = []
         code_of = {v: k for k, v in BUCKET_NAMES.items()}
-        for start in range(0, len(view.users), self.batch_size):
-            users = view.users[start : start + self.batch_size]
-            items = lists[start : start + self.batch_size]
+        for first in range(0, len(lists), self.batch_size):
+            users = users_all[first : first + self.batch_size]
+            items = lists[first : first + self.batch_size, : max(self.ks)]
             relevant = view.relevant[users]
             dense = relevant.toarray().astype(bool)
             valid = items >= 0
@@ -159,38 +175,69 @@ class Evaluator:
                     code = code_of[group]
                     g_hits, g_rel = hits & (item_bucket == code), n_rel_bucket[:, code]
                 keep = g_rel > 0
-                per_user[group].append(M.accuracy_metrics(g_hits[keep], g_rel[keep], self.ks))
-                counts_by_group[group].append(int(keep.sum()))
+                accuracy[group].append(M.accuracy_metrics(g_hits[keep], g_rel[keep], self.ks))
+            if self.beyond:
+                beyond.append(self._beyond_rows(items))
+        return UserRows({g: _joined(parts) for g, parts in accuracy.items()}, _joined(beyond))
+
+    def merge(self, rows: Sequence[UserRows], lists: np.ndarray, scores: np.ndarray) -> EvalResult:
+        """One ``EvalResult`` from the ``user_rows`` of consecutive runs of users (in user order)
+        and their lists: every mean is taken once, over all users, as a whole run takes it."""
+        view = self.view
         result = EvalResult(split=self.split, users=view.users, lists=lists, scores=scores)
+        keys = [f"{m}@{k}" for k in self.ks for m in ("recall", "ndcg", "mrr", "hit", "precision")]
         for group in view.groups:
-            n = sum(counts_by_group[group])
+            values = _joined([r.accuracy[group] for r in rows])
+            n = len(values[keys[0]]) if values else 0
             result.n_users[group] = n
-            keys = [f"{m}@{k}" for k in self.ks for m in ("recall", "ndcg", "mrr", "hit", "precision")]
-            result.metrics[group] = {
-                key: (float(np.concatenate([b[key] for b in per_user[group]]).mean()) if n else None)
-                for key in keys
-            }
+            result.metrics[group] = {key: (float(values[key].mean()) if n else None) for key in keys}
         if self.beyond:
-            result.beyond = self._beyond(result.lists)
+            result.beyond = self._beyond(lists, _joined([r.beyond for r in rows]))
         return result
 
-    def _beyond(self, lists: np.ndarray) -> dict[str, float | None]:
-        view, n_items = self.view, self.dataset.n_items
+    def _beyond_rows(self, lists: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-user aplt, novelty and ild (when vectors are given) at every K."""
+        view = self.view
         long_tail = view.buckets != HEAD
+        out: dict[str, np.ndarray] = {}
+        for k in self.ks:
+            top = lists[:, :k]
+            out[f"aplt@{k}"] = M.aplt(top, long_tail)
+            out[f"novelty@{k}"] = M.novelty(top, view.item_counts)
+            if self.item_embeddings is not None:
+                out[f"ild@{k}"] = M.intra_list_diversity(top, self.item_embeddings)
+        return out
+
+    def _beyond(self, lists: np.ndarray, per_user: dict[str, np.ndarray]) -> dict[str, float | None]:
+        """Coverage and Gini from all lists, the rest as means of the per-user values."""
+        n_items = self.dataset.n_items
         out: dict[str, float | None] = {}
         for k in self.ks:
             top = lists[:, :k]
             empty = len(top) == 0
             out[f"coverage@{k}"] = None if empty else M.coverage(top, n_items)
             out[f"gini@{k}"] = None if empty else M.gini_index(top, n_items)
-            out[f"aplt@{k}"] = None if empty else float(M.aplt(top, long_tail).mean())
-            out[f"novelty@{k}"] = None if empty else float(M.novelty(top, view.item_counts).mean())
-            out[f"ild@{k}"] = (
-                None
-                if empty or self.item_embeddings is None
-                else float(M.intra_list_diversity(top, self.item_embeddings).mean())
-            )
+            for name in ("aplt", "novelty", "ild"):
+                key = f"{name}@{k}"
+                out[key] = None if empty or key not in per_user else float(per_user[key].mean())
         return out
 
 
-__all__ = ["COLD", "EvalResult", "Evaluator", "GROUPS", "KS", "LEAVE_ONE_OUT_KS", "protocol_ks", "split_view"]
+@dataclass
+class UserRows:
+    """Per-user metric values of a run of users: ``accuracy[group][metric]`` holds the users with a
+    relevant item in ``group`` (in user order), ``beyond[metric]`` every user."""
+
+    accuracy: dict[str, dict[str, np.ndarray]]
+    beyond: dict[str, np.ndarray]
+
+
+def _joined(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-key concatenation of per-user arrays, in order (empty dict when there are no parts)."""
+    if not parts:
+        return {}
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+__all__ = ["COLD", "EvalResult", "Evaluator", "GROUPS", "KS", "LEAVE_ONE_OUT_KS", "UserRows", "protocol_ks",
+           "split_view"]

@@ -3,6 +3,7 @@ test, write the protocol's outputs. Progress is shown with rich progress bars.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from longtail.data.dataset import Dataset, load_dataset
 from longtail.eval import plots, report
-from longtail.eval.evaluator import Evaluator
+from longtail.eval.evaluator import EvalResult, Evaluator
 from longtail.eval.tuning import expand_grid, fit_final, pipeline_for, tune
 from longtail.models.hybrid import HybridRecommender
 from longtail.models.registry import model_class
+from longtail.pipeline import RankingPipeline
 from longtail.rerank import make_reranker
 from longtail.text import DEFAULT_TEMPLATE, embed_items
 from longtail.text.sentiment import apply_sentiment, dataset_sentiment
+
+# How the test users are ranked and scored: (evaluator, pipeline, on_batch) -> result. The default is
+# ``Evaluator.evaluate`` in this process; ``longtail.scale`` passes a sharded one (same numbers).
+RankTest = Callable[[Evaluator, RankingPipeline, Callable[[int], None]], EvalResult]
 
 
 @dataclass
@@ -82,9 +88,17 @@ def _weighted(dataset: Dataset, config: EvaluationConfig) -> tuple[Dataset, dict
     return apply_sentiment(dataset, config.sentiment_weight, sentiment), {"sentiment": info}
 
 
-def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> dict[str, Any]:
-    """Evaluate every model of ``config`` and write ``metrics.json``, ``runs/``, ``qrels.tsv``, plots."""
+def _in_process(evaluator: Evaluator, pipeline: RankingPipeline, on_batch: Callable[[int], None]) -> EvalResult:
+    return evaluator.evaluate(pipeline, on_batch=on_batch)
+
+
+def run_evaluation(config: EvaluationConfig, console: Console | None = None, *,
+                   rank_test: RankTest | None = None) -> dict[str, Any]:
+    """Evaluate every model of ``config`` and write ``metrics.json``, ``runs/``, ``qrels.tsv``, plots.
+    ``rank_test`` ranks and scores the test users (None: here, in batches); tuning and fitting
+    always run in this process."""
     console = console or Console()
+    rank_test = rank_test or _in_process
     for name in config.models:
         model_class(name)  # fail fast on an unknown name
     dataset = load_dataset(config.dataset, protocol=config.protocol, min_rating=config.min_rating,
@@ -136,7 +150,7 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None) -> 
                 name = f"{name}+{reranker.name}"
             pipeline = pipeline_for(model, evaluator.view.item_counts, text_vectors, fallback, **rerank)
             task = progress.add_task(f"{name}: ranking test users", total=len(evaluator.view.users))
-            result = evaluator.evaluate(pipeline, on_batch=lambda n, t=task: progress.advance(t, n))
+            result = rank_test(evaluator, pipeline, lambda n, t=task: progress.advance(t, n))
             entries[name] = report.model_entry(result, params, fit_seconds, extra)
             lists[name] = result.lists[:, :20]
             report.write_tsv(report.run_frame(dataset, result, max(evaluator.ks)),

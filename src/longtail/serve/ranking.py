@@ -11,6 +11,7 @@ items in the long tail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,28 @@ def query_of(state: LiveState, user_id: str) -> HistoryBatch:
     n = len(state.catalogue)
     return HistoryBatch.from_events(np.zeros(len(history), np.int64), history.items, history.ts, 1, n,
                                     users=np.asarray([-1 if u is None else u]), weights=history.weights)
+
+
+def queries_of(state: LiveState, user_ids: Sequence[str]) -> HistoryBatch:
+    """The live histories of many users as one batch (row r = ``user_ids[r]``; unknown: empty),
+    each as ``query_of`` builds it for one: what a batch job ranks. Weights are kept when any
+    history has them (the others weigh 1, as live events do)."""
+    index = [state.histories.index_of(user_id) for user_id in user_ids]
+    histories = [state.histories.history(u) for u in index]
+    lengths = [len(h) for h in histories]
+    weighted = any(h.weights is not None for h in histories)
+    empty = np.zeros(0, np.int64)
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else empty.astype(dtype)
+
+    weights = [np.ones(len(h), np.float32) if h.weights is None else h.weights for h in histories]
+    return HistoryBatch.from_events(np.repeat(np.arange(len(user_ids)), lengths),
+                                    joined([h.items for h in histories], np.int64),
+                                    joined([h.ts for h in histories], np.int64), len(user_ids),
+                                    len(state.catalogue),
+                                    users=np.asarray([-1 if u is None else u for u in index], np.int64),
+                                    weights=joined(weights, np.float32) if weighted else None)
 
 
 def pipeline_of(state: LiveState, rerank: Rerank | None) -> RankingPipeline:

@@ -95,6 +95,11 @@ class Store(ABC):
         """Call ``callback`` whenever another process commits (a ``shared`` store); a store one
         process owns has no one to follow."""
 
+    def _insert_each(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """Run the ``INSERT ... RETURNING`` ``sql`` once per row, in order (each sees the ones
+        before it); per row, its returned row or None. Backends batch the round trips."""
+        return [self._run(conn, sql, row).fetchone() for row in rows]
+
     def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return conn.execute(self._sql(sql), tuple(params))
 
@@ -135,10 +140,10 @@ class Store(ABC):
         now = time.time()
         seqs: list[int | None] = []
         with self._write() as conn:
-            for e in events:
-                row = self._run(conn, "INSERT INTO events (user_id, item_id, ts, event_id, received) "
-                                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-                                (e.user_id, e.item_id, int(e.ts), e.event_id, now)).fetchone()
+            inserted = self._insert_each(conn, "INSERT INTO events (user_id, item_id, ts, event_id, received) "
+                                               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+                                         [(e.user_id, e.item_id, int(e.ts), e.event_id, now) for e in events])
+            for e, row in zip(events, inserted, strict=True):
                 if row is not None:
                     seqs.append(int(row[0]))
                     continue
@@ -183,13 +188,13 @@ class Store(ABC):
         raises ``DuplicateKey`` (nothing written) if an id is already stored."""
         now = time.time()
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
-        seqs: list[int] = []
         with self._write() as conn:
-            for (item_id, title, text, categories), vector in zip(rows, vectors, strict=True):
-                row = self._run(conn, "INSERT INTO items (item_id, title, text, categories, encoder, embedding, "
-                                      "created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-                                (item_id, title, text, categories, encoder, vector.tobytes(), now)).fetchone()
-                seqs.append(int(row[0]))
+            inserted = self._insert_each(conn, "INSERT INTO items (item_id, title, text, categories, encoder, "
+                                               "embedding, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                                         [(item_id, title, text, categories, encoder, vector.tobytes(), now)
+                                          for (item_id, title, text, categories), vector
+                                          in zip(rows, vectors, strict=True)])
+            seqs = [int(row[0]) for row in inserted]
             self._notify(conn, "items")
         return seqs
 

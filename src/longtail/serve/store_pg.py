@@ -97,6 +97,19 @@ class PostgresStore(Store):
     def _notify(self, conn: psycopg.Connection[Any], what: str) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
 
+    def _insert_each(self, conn: psycopg.Connection[Any], sql: str, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """One pipelined round trip for the batch (psycopg's ``executemany(returning=True)``)."""
+        if not rows:
+            return []
+        out = []
+        with conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), rows, returning=True)
+            while True:
+                out.append(cursor.fetchone())
+                if not cursor.nextset():
+                    break
+        return out
+
     def _writer(self) -> psycopg.Connection[Any]:
         """The writer connection, opened again after a fault closed it."""
         if self._closed:

@@ -234,6 +234,12 @@ class TextEncoder:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
+    @property
+    def texts_per_call(self) -> int:
+        """Texts ``encode`` hands the model at once (in length order): a distributed encoder that
+        feeds ``encode`` length-sorted blocks of this size pads every batch as one process does."""
+        return self.batch_size * _BATCHES_PER_CALL
+
     def _model(self) -> tuple[SentenceTransformer, threading.Lock]:
         return _load_model(self._path, self.resolved_device)
 
@@ -255,7 +261,7 @@ class TextEncoder:
         if not texts:
             return out
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = self.batch_size * _BATCHES_PER_CALL
+        step = self.texts_per_call
         chunks = [order[i:i + step] for i in range(0, len(order), step)]
         progress = _progress(self.show_progress, len(texts))
         with lock, _torch_threads(self.num_threads), progress as advance:

@@ -12,6 +12,9 @@ Kinds:
   removed id can be added again.
 - ``ivf``: ``IndexIVFFlat`` (inner product), trained on the first ``add`` (``nlist`` ~ sqrt(n)),
   ``nprobe`` lists scanned per query; ``remove`` deletes in place.
+- ``ivfpq``: ``IndexIVFPQ``, the ivf lists holding ``pq_m`` x ``pq_bits`` product-quantised codes
+  instead of vectors (48 B a 384-d item at 48 x 8 vs 1536 B): what fits 1e8 items in RAM, at a
+  recall the codes cap (scores are approximate; re-rank a larger fetch exactly for more).
 ``add`` with an id already present replaces its vector. Missing results are id -1, score -inf.
 """
 
@@ -31,14 +34,15 @@ import numpy as np
 from longtail.common.files import atomic_writer
 from longtail.errors import ConfigError, LongtailError
 
-KINDS = ("exact", "fp16", "hnsw", "ivf")
+KINDS = ("exact", "fp16", "hnsw", "ivf", "ivfpq")
 FORMAT = "longtail-vector-index/1"
 NORM_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """Index settings (saved with the index). ``nlist=None``: ~sqrt(n) at the first add (ivf)."""
+    """Index settings (saved with the index). ``nlist=None``: ~sqrt(n) at the first add (ivf,
+    ivfpq); ``pq_m`` (divides ``dim``) and ``pq_bits`` size an ivfpq code."""
 
     dim: int
     kind: str = "exact"
@@ -49,6 +53,8 @@ class IndexConfig:
     nprobe: int = 16
     rebuild_fraction: float = 0.25
     num_threads: int | None = None
+    pq_m: int = 48
+    pq_bits: int = 8
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -62,6 +68,9 @@ class IndexConfig:
             raise ConfigError(f"rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+        if self.kind == "ivfpq" and (self.pq_m < 1 or self.dim % self.pq_m or not 1 <= self.pq_bits <= 16):
+            raise ConfigError(f"ivfpq needs pq_m dividing dim={self.dim} and 1 <= pq_bits <= 16, "
+                              f"got pq_m={self.pq_m}, pq_bits={self.pq_bits}")
 
 
 @contextmanager
@@ -99,10 +108,12 @@ class VectorIndex:
 
     def __init__(self, dim: int, kind: str = "exact", *, m: int = 32, ef_construction: int = 200,
                  ef_search: int = 128, nlist: int | None = None, nprobe: int = 16,
-                 rebuild_fraction: float = 0.25, num_threads: int | None = None) -> None:
+                 rebuild_fraction: float = 0.25, num_threads: int | None = None, pq_m: int = 48,
+                 pq_bits: int = 8) -> None:
         self.config = IndexConfig(dim, kind, m, ef_construction, ef_search, nlist, nprobe,
-                                  rebuild_fraction, num_threads)
-        self._index: Any = self._empty_index() if kind != "ivf" else None  # ivf: made at first add
+                                  rebuild_fraction, num_threads, pq_m, pq_bits)
+        # ivf / ivfpq: made (trained) at the first add
+        self._index: Any = self._empty_index() if kind not in ("ivf", "ivfpq") else None
         self._slot: dict[int, int] = {}  # live id -> graph row (hnsw) / the id itself (others)
         self._labels = np.zeros(0, dtype=np.int64)  # hnsw: graph row -> id
         self._alive = np.zeros(0, dtype=bool)  # hnsw: graph row not removed
@@ -161,8 +172,14 @@ class VectorIndex:
         nlist = self.config.nlist or max(1, min(round(math.sqrt(n)), n // 39 or 1))
         if nlist > n:
             raise ConfigError(f"ivf needs at least nlist={nlist} vectors in its first add, got {n}")
+        if self.kind == "ivfpq" and n < 2 ** self.config.pq_bits:  # faiss' k-means needs a point per code
+            raise ConfigError(f"ivfpq needs at least {2 ** self.config.pq_bits} vectors in its first add, got {n}")
         quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        if self.kind == "ivfpq":
+            index = faiss.IndexIVFPQ(quantizer, self.dim, nlist, self.config.pq_m, self.config.pq_bits,
+                                     faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(training)
         index.nprobe = min(self.config.nprobe, nlist)
         self._quantizer = quantizer  # the IVF index does not own it: keep it alive
@@ -209,7 +226,7 @@ class VectorIndex:
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove ``ids`` (unknown ones are ignored); returns how many were removed. No rebuild:
-        exact/fp16/ivf delete in place, hnsw marks tombstones (rebuilt past ``rebuild_fraction``)."""
+        exact/fp16/ivf/ivfpq delete in place, hnsw marks tombstones (rebuilt past ``rebuild_fraction``)."""
         known = [i for i in _as_ids(ids).tolist() if i in self._slot]
         if not known:
             return 0
@@ -249,7 +266,7 @@ class VectorIndex:
             ids = np.where(rows >= 0, self._labels[safe], -1)
             ids[(rows >= 0) & ~self._alive[safe]] = -2  # tombstone: not a result, not the end
             return ids, scores
-        if self.kind == "ivf":
+        if self.kind in ("ivf", "ivfpq"):
             params = faiss.SearchParametersIVF(nprobe=min(self.config.nprobe, self._index.nlist))
             return self._index.search(queries, fetch, params=params)[::-1]
         scores, ids = self._index.search(queries, fetch)
@@ -329,7 +346,7 @@ class VectorIndex:
         self = cls(**meta["config"])
         if blob.size:
             self._index = faiss.deserialize_index(blob)
-            if self.kind == "ivf":
+            if self.kind in ("ivf", "ivfpq"):
                 self._quantizer = self._index.quantizer
         self._labels, self._alive = labels.astype(np.int64), alive.astype(bool)
         self._slot = dict(zip(slots[:, 0].tolist(), slots[:, 1].tolist(), strict=True))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,11 @@ from rich.table import Table
 
 from longtail.errors import ConfigError
 from longtail.common.topk import topk
+from longtail.text.item_text import DEFAULT_TEMPLATE
+
+if TYPE_CHECKING:
+    from longtail.text.cache import EmbeddingCache
+    from longtail.text.encoder import TextEncoder
 
 MIN_TITLE_SCORE = 85.0  # ~ one typo in a short title (fuzz.ratio is 0..100)
 _YEAR = re.compile(r"\s*\(\d{4}(?:[-–]\d{0,4})?\)\s*$")
@@ -172,15 +177,18 @@ class EmbedReport:
                 f"{self.encoded:,} texts encoded")
 
 
-def embed_catalogue(items: pd.DataFrame) -> tuple[np.ndarray, EmbedReport]:
-    """Encode ``items`` with the default template, encoder and on-disk cache, counting cache hits
-    first so the report says how much work the cache saved."""
+def embed_catalogue(items: pd.DataFrame, *, encoder: TextEncoder | None = None,
+                    cache: EmbeddingCache | None = None, template: str | None = DEFAULT_TEMPLATE,
+                    max_chars: int = 1000) -> tuple[np.ndarray, EmbedReport]:
+    """Encode ``items`` (by default: the default template, encoder and on-disk cache), counting
+    cache hits first so the report says how much work the cache saved."""
     from longtail.text import EmbeddingCache, TextEncoder, embed_texts, item_texts
     from longtail.text.cache import text_key
 
     start = time.perf_counter()
-    texts = item_texts(items)
-    encoder, cache = TextEncoder(), EmbeddingCache()
+    texts = item_texts(items, template, max_chars)
+    encoder = TextEncoder() if encoder is None else encoder
+    cache = EmbeddingCache() if cache is None else cache
     keys = [text_key(t) for t in texts]
     found, _ = cache.get(encoder.fingerprint, keys)
     vectors = embed_texts(texts, encoder=encoder, cache=cache)
