@@ -67,9 +67,29 @@ def run(url: str, clients: int, batch: int, seconds: float) -> dict[str, float]:
     events = sum(n for n, _ in results)
     latencies = sorted(x for _, lat in results for x in lat)
     return {"clients": clients, "batch": batch, "events": events, "events_per_s": events / seconds,
+            "bytes_per_event": bytes_per_event(url),
             "commits_per_s": len(latencies) / seconds,
             "commit_p50_ms": 1000 * statistics.median(latencies),
             "commit_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+
+
+def bytes_per_event(url: str) -> float:
+    """Disk the events take, per stored event: PostgreSQL's ``events`` table with its indexes and
+    TOAST; SQLite's whole file and WAL (events dominate it here)."""
+    from longtail.serve.store import open_store
+
+    store = open_store(url)
+    try:
+        count = store.count_events()
+        if store.dialect == "postgresql":
+            with store._reading(own=True) as conn:
+                size = conn.execute("SELECT pg_total_relation_size('events')").fetchone()[0]
+        else:
+            path = Path(url.removeprefix("sqlite:///"))
+            size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    finally:
+        store.close()
+    return float(size) / max(count, 1)
 
 
 def follower(url: str, seconds: float, out: mp.Queue) -> None:
@@ -141,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     from pg_server import admin_url
 
-    console = Console()
+    console = Console(width=130)
     rows = []
     with admin_url() if args.pg is None else nullcontext(args.pg) as admin, tempfile.TemporaryDirectory() as tmp:
         if admin is None:
@@ -159,13 +179,13 @@ def main() -> None:
                   f"max {follow['lag_max_ms']:.1f} ms ({follow['seen']} of {follow['events']} events seen)")
     table = Table(title=f"Events/s into the store ({args.seconds:.0f} s per cell, {mp.cpu_count()} cores)")
     for column in ("clients", "batch", "store", "events/s", "commits/s", "commit p50 ms", "commit p99 ms",
-                   "pg / sqlite"):
+                   "bytes/event", "pg / sqlite"):
         table.add_column(column, justify="right")
     for row in rows:
         twin = next(r for r in rows if r["clients"] == row["clients"] and r["batch"] == row["batch"]
                     and r["store"] == "sqlite")
         table.add_row(str(row["clients"]), str(row["batch"]), row["store"], f"{row['events_per_s']:,.0f}",
-                      f"{row['commits_per_s']:,.0f}", f"{row['commit_p50_ms']:.2f}", f"{row['commit_p99_ms']:.2f}",
+                      f"{row['commits_per_s']:,.0f}", f"{row['commit_p50_ms']:.2f}", f"{row['commit_p99_ms']:.2f}", f"{row['bytes_per_event']:.0f}",
                       f"{row['events_per_s'] / twin['events_per_s']:.2f}x" if row["store"] == "postgresql" else "")
     console.print(table)
     result = {"seconds": args.seconds, "cores": mp.cpu_count(), "python": platform.python_version(),

@@ -8,22 +8,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
-
-from longtail.data import resolve_dataset
+from slices import popular_slice
 
 
 @pytest.fixture(scope="session")
 def slice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = resolve_dataset("ml-latest-small")  # shipped: always there
-    items = pd.read_csv(next(source.glob("items.*")), dtype={"item_id": str})
-    inter = pd.read_csv(next(source.glob("interactions.*")), dtype={"user_id": str, "item_id": str})
-    keep = set(inter["item_id"].value_counts().index[:300])
-    out = tmp_path_factory.mktemp("ml-top300")
-    items[items["item_id"].isin(keep)].to_csv(out / "items.csv", index=False)
-    inter[inter["item_id"].isin(keep)].to_csv(out / "interactions.csv", index=False)
-    return out
+    return popular_slice(tmp_path_factory.mktemp("ml-top300"))
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from serve_helpers import Keys, Server
+from slices import popular_slice
 
-from longtail.data import resolve_dataset
 from longtail.serve.bundle import Bundle, save_bundle, train_bundle
 from longtail.serve.keys import create_key
 from longtail.serve.store import open_store
@@ -38,14 +37,7 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     music = SHARED / "amazon-digital-music-sample"
     if (music / "items.csv").is_file():
         return music
-    source = resolve_dataset("ml-latest-small")  # shipped: always there
-    items = pd.read_csv(next(source.glob("items.*")), dtype={"item_id": str})
-    inter = pd.read_csv(next(source.glob("interactions.*")), dtype={"user_id": str, "item_id": str})
-    keep = set(inter["item_id"].value_counts().index[:300])
-    out = tmp_path_factory.mktemp("ml-subset")
-    items[items["item_id"].isin(keep)].to_csv(out / "items.csv", index=False)
-    inter[inter["item_id"].isin(keep)].to_csv(out / "interactions.csv", index=False)
-    return out
+    return popular_slice(tmp_path_factory.mktemp("ml-subset"))
 
 
 # Titles and categories only: encoding the full texts (descriptions) costs ~3x longer on 2 cores.

@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -75,10 +75,38 @@ class Store(ABC):
         """A connection inside one transaction: committed (durable) on exit or rolled back whole.
         Driver faults become ``StoreUnavailable``; a unique key stored twice, ``DuplicateKey``."""
 
+    _lock: threading.Lock  # guards the writer's connection
+    _driver_error: ClassVar[type[Exception]]  # the driver's base error class
+
     @abstractmethod
-    def _reading(self, own: bool = False) -> AbstractContextManager[Any]:
+    def _own(self) -> Any:
+        """The writer's connection (the caller holds ``_lock``)."""
+
+    @abstractmethod
+    def _fresh(self) -> Any:
+        """A new connection for a long read (replay), closed after it."""
+
+    @abstractmethod
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        """A driver fault in words, with seconds before a retry."""
+
+    @contextmanager
+    def _reading(self, own: bool = False) -> Iterator[Any]:
         """A connection for reads (``own``: the writer's, for short reads; else a fresh one for long
         reads such as replay). Driver faults become ``StoreUnavailable``."""
+        opened = None
+        try:
+            if own:
+                with self._lock:
+                    yield self._own()
+            else:
+                opened = self._fresh()
+                yield opened
+        except self._driver_error as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            if opened is not None:
+                opened.close()
 
     @abstractmethod
     def close(self) -> None: ...

@@ -68,6 +68,7 @@ class PostgresStore(Store):
     write an explicit transaction); long reads (replay) on a connection of their own."""
 
     dialect = "postgresql"
+    _driver_error = psycopg.Error
     shared = True
 
     def __init__(self, url: str, *, exclusive: bool = False) -> None:  # noqa: ARG002 - shared by design
@@ -142,21 +143,14 @@ class PostgresStore(Store):
             except psycopg.Error as exc:
                 raise unavailable_pg(exc) from exc
 
-    @contextmanager
-    def _reading(self, own: bool = False) -> Iterator[psycopg.Connection[Any]]:
-        opened: psycopg.Connection[Any] | None = None
-        try:
-            if own:
-                with self._lock:
-                    yield self._writer()
-            else:
-                opened = self._connect()
-                yield opened
-        except psycopg.Error as exc:
-            raise unavailable_pg(exc) from exc
-        finally:
-            if opened is not None:
-                opened.close()
+    def _own(self) -> psycopg.Connection[Any]:
+        return self._writer()
+
+    def _fresh(self) -> psycopg.Connection[Any]:
+        return self._connect()
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        return unavailable_pg(exc)  # type: ignore[arg-type]  # only psycopg.Error reaches here
 
     # -- following other processes' writes ----------------------------------------------------
     def follow(self, callback: Callable[[], None], stop: threading.Event, *, poll_s: float = 5.0) -> None:

@@ -47,6 +47,7 @@ class SqliteStore(Store):
     service: one writer per file)."""
 
     dialect = "sqlite"
+    _driver_error = sqlite3.Error
 
     def __init__(self, url: str | Path, *, exclusive: bool = False) -> None:
         self.path = store_path(url)
@@ -148,20 +149,11 @@ class SqliteStore(Store):
                     raise unavailable(exc) from exc
                 raise
 
-    @contextmanager
-    def _reading(self, own: bool = False) -> Iterator[sqlite3.Connection]:
-        """A read on the writer's connection under its lock (``own``), else on a fresh reader
-        (closed after); faults become ``StoreUnavailable``."""
-        opened: sqlite3.Connection | None = None
-        try:
-            if own:
-                with self._lock:
-                    yield self.conn
-            else:
-                opened = self.reader()
-                yield opened
-        except sqlite3.Error as exc:
-            raise unavailable(exc) from exc
-        finally:
-            if opened is not None:
-                opened.close()
+    def _own(self) -> sqlite3.Connection:
+        return self.conn
+
+    def _fresh(self) -> sqlite3.Connection:
+        return self.reader()
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        return unavailable(exc)  # type: ignore[arg-type]  # only sqlite3.Error reaches here
