@@ -8,7 +8,8 @@ would be, appending events through ``Store.append_events`` (one durable commit p
 (the batch body). SQLite: one file, ``synchronous=FULL`` (its writers queue on the file lock).
 PostgreSQL: default ``fsync``/``synchronous_commit``, writers queue on longtail's advisory lock
 (commit order = sequence order, ``store_pg``). Without ``--pg`` a throw-away server is started with
-``scripts/pg-test-server``. Output: a table and ``benchmarks/results/store_load.json``.
+``scripts/pg-test-server``. Also the disk each store takes per event. Output: a table and
+``benchmarks/results/store_load.json``.
 """
 
 from __future__ import annotations
