@@ -1,9 +1,9 @@
 """Command-line interface: a thin typer layer over the library, one module per group of commands
-(``data``, ``evaluation``, ``text``, ``serving``, ``people``); importing the package registers them."""
+(``data``, ``evaluation``, ``finetune``, ``text``, ``serving``, ``people``); importing the package registers them."""
 
 from __future__ import annotations
 
-from longtail.cli import data, evaluation, people, serving, text  # noqa: F401  (registers the commands)
+from longtail.cli import data, evaluation, finetune, people, serving, text  # noqa: F401  (registers the commands)
 from longtail.cli.common import app
 
 __all__ = ["app", "main"]

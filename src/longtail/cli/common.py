@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -55,3 +56,6 @@ def handle_errors(func: F) -> F:
 SentimentWeightOpt = Annotated[float, typer.Option(help="Weight positives by their review's sentiment s in [-1, 1]: "
                                                         "max(0.05, 1 + a s); 0 = off (ratings stand in without reviews).")]
 SentimentMethodOpt = Annotated[str, typer.Option(help="Sentiment scorer: vader | textblob (dev extra).")]
+EncoderOpt = Annotated[Optional[Path], typer.Option(
+    "--encoder", help="Text encoder: a `longtail finetune` output or a local sentence-transformers folder "
+                      "(default: the bundled all-MiniLM-L6-v2).")]

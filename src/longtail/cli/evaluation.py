@@ -11,6 +11,7 @@ import typer
 from longtail.cli.common import (
     AllowMissingOpt,
     DatasetOpt,
+    EncoderOpt,
     KeepSeenOpt,
     MinRatingOpt,
     ProtocolOpt,
@@ -45,6 +46,7 @@ def evaluate(
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
+    encoder: EncoderOpt = None,
 ) -> None:
     """Tune on valid, refit on train+valid, rank the full catalogue for test users; write the protocol's outputs.
 
@@ -62,7 +64,7 @@ def evaluate(
                               min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
                               params=params, fallback=fallback, rerank=rerank, diversity=diversity,
                               candidates=candidates, sentiment_weight=sentiment_weight,
-                              sentiment_method=sentiment_method)
+                              sentiment_method=sentiment_method, encoder=encoder)
     if engine.name == "local":
         run_evaluation(config, console=console)
         return

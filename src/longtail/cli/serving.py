@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from longtail.cli.common import DatasetOpt, MinRatingOpt, SentimentMethodOpt, app, console, handle_errors
+from longtail.cli.common import DatasetOpt, EncoderOpt, MinRatingOpt, SentimentMethodOpt, app, console, handle_errors
 from longtail.cli.evaluation import params_from_metrics, sentiment_from_metrics
 from longtail.errors import LongtailError
 
@@ -33,6 +33,7 @@ def train(
     sentiment_weight: Annotated[Optional[float], typer.Option(help="Weight positives by their review's sentiment "
                                                                    "(see evaluate); default: what --params-from chose, else 0.")] = None,
     sentiment_method: SentimentMethodOpt = "vader",
+    encoder: EncoderOpt = None,
 ) -> None:
     """Fit a model and write a versioned, atomic service artifact for `longtail serve`.
 
@@ -56,7 +57,8 @@ def train(
         if sentiment_weight is None:
             sentiment_weight = sentiment_from_metrics(params_from, model)
     bundle = train_bundle(dataset, model, chosen, fit_on=fit_on, min_rating=min_rating, fallback=fallback,
-                          sentiment_weight=sentiment_weight or 0.0, sentiment_method=sentiment_method)
+                          sentiment_weight=sentiment_weight or 0.0, sentiment_method=sentiment_method,
+                          encoder_path=encoder)
     path = save_bundle(bundle, out)
     console.print(f"artifact {path} -> {path.resolve().name}: {model} on {bundle.manifest['dataset']['name']} "
                   f"({len(bundle.item_ids):,} items, {len(bundle.user_ids):,} users, "

@@ -20,7 +20,7 @@ from longtail.models.hybrid import HybridRecommender
 from longtail.models.registry import model_class
 from longtail.pipeline import RankingPipeline
 from longtail.rerank import make_reranker
-from longtail.text import DEFAULT_TEMPLATE, embed_items
+from longtail.text import DEFAULT_TEMPLATE, TextEncoder, embed_items
 from longtail.text.sentiment import apply_sentiment, dataset_sentiment
 
 # How the test users are ranked and scored: (evaluator, pipeline, on_batch) -> result. The default is
@@ -49,6 +49,10 @@ class EvaluationConfig:
     # (text.sentiment; 0 = off, every positive weighs 1)
     sentiment_weight: float = 0.0
     sentiment_method: str = "vader"  # or "textblob" (dev extra)
+    # the models' text encoder (a `longtail finetune` output or a sentence-transformers folder;
+    # None: the bundled MiniLM). ild@K and the re-rankers keep the bundled one: the protocol's
+    # diversity stays comparable across encoders.
+    encoder: Path | None = None
 
 
 def _progress(console: Console) -> Progress:
@@ -58,13 +62,14 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _embeddings(dataset: Dataset, needed: bool, *, template: str | None) -> np.ndarray | None:
+def _embeddings(dataset: Dataset, needed: bool, *, template: str | None,
+                encoder: Path | None = None) -> np.ndarray | None:
     """Item vectors (cached on disk). Models read the template's item text (the default one
     unless told, as ``longtail train`` does); ``ild@K`` reads ``items.text`` exactly
     (``template=None``), as the protocol fixes (the two are often the same texts)."""
     if not needed:
         return None
-    return embed_items(dataset.items, template=template)
+    return embed_items(dataset.items, template=template, encoder=TextEncoder(encoder) if encoder else None)
 
 
 def _plot_gate(model: HybridRecommender, dataset: Dataset, path: Path) -> dict[str, Any]:
@@ -113,7 +118,9 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None, *,
         dataset, sentiment = _weighted(dataset, config)
         tuning_data = dataset if config.protocol != "cold-items" else _weighted(tuning_data, config)[0]
     # every model needs the item texts: text models score with them, the others' fallback does
-    text_vectors = _embeddings(dataset, True, template=config.template or DEFAULT_TEMPLATE)
+    text_vectors = _embeddings(dataset, True, template=config.template or DEFAULT_TEMPLATE, encoder=config.encoder)
+    encoder_info = {} if config.encoder is None else {"encoder": {
+        "folder": Path(config.encoder).name, "fingerprint": TextEncoder(config.encoder).fingerprint}}
     reranker = None
     if config.rerank is not None:
         reranker = make_reranker(config.rerank, diversity=config.diversity)
@@ -138,7 +145,7 @@ def run_evaluation(config: EvaluationConfig, console: Console | None = None, *,
                 tunings[name] = tuned
                 params, trials, fallback = tuned.best_params, tuned.trials, tuned.fallback
             model, fit_seconds = fit_final(name, dataset, params, text_vectors)
-            extra: dict[str, Any] = {"tuning": trials, "fallback": fallback, **sentiment}
+            extra: dict[str, Any] = {"tuning": trials, "fallback": fallback, **sentiment, **encoder_info}
             if isinstance(model, HybridRecommender):
                 extra["gate"] = _plot_gate(model, dataset, config.out / f"gate_{name}.png")
             rerank: dict[str, Any] = {}

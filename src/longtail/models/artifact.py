@@ -63,9 +63,10 @@ def save_artifact(
     try:
         with atomic_writer(version_dir / ARRAYS) as handle:
             np.savez(handle, **arrays)
-        for name, content in (extra_files or {}).items():
+        for name, content in (extra_files or {}).items():  # "a/b" names make sub-folders
+            (version_dir / name).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(version_dir / name, content)
-        files = sorted(p.name for p in version_dir.iterdir())
+        files = sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file())
         full = {
             **manifest,
             "format_version": FORMAT_VERSION,
@@ -110,7 +111,7 @@ def load_artifact(path: str | Path, *, verify: bool = True,
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of the version directory ``path``: a JSON object of this format, whose
-    ``checksums`` map plain file names (inside ``path``) to hex sha256."""
+    ``checksums`` map relative file names (inside ``path``) to hex sha256."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise ArtifactError(f"{path}: no {MANIFEST}; not a longtail artifact")
@@ -126,8 +127,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(checksums, dict) or not checksums:
         raise ArtifactError(f"{manifest_path}: no checksums, so damage cannot be detected; write it again")
     for name, digest in checksums.items():
-        # plain names only: a listed "../x" would hash (and vouch for) a file outside the version
-        if not name or Path(name).name != name or name in {".", ".."} or not isinstance(digest, str):
+        # names inside the version only ("encoder/x" is fine): a listed "../x" would hash (and
+        # vouch for) a file outside the version
+        parts = Path(name).parts if isinstance(name, str) else ()
+        if not name or Path(name).is_absolute() or not parts or any(p in {".", ".."} for p in parts) \
+                or "\\" in name or not isinstance(digest, str):
             raise ArtifactError(f"{manifest_path}: bad checksums entry {name!r}")
     return manifest
 

@@ -40,6 +40,7 @@ from longtail.text.sentiment import check_sentiment_weight, event_sentiment, sen
 KIND = "longtail-service"
 CATALOGUE = "catalogue.json"
 USERS = "users.json"
+ENCODER_DIR = "encoder"  # an adapted encoder travels inside the artifact (manifest encoder.folder)
 MODEL_PREFIX = "model."  # the model's own arrays, nested in the artifact's (common.arrays.pack)
 FIT_ON = ("all", "train_valid")
 
@@ -58,6 +59,7 @@ class Bundle:
     train: Interactions  # the positives the model was fitted on (users x items)
     source: Path = field(default=Path("."))  # the version directory it was read from
     categories: list[str] | None = None  # per item, "a|b|c" (genres / categories), when the catalogue has them
+    encoder_files: dict[str, bytes] | None = None  # an adapted encoder's folder, to be saved with it
 
     @property
     def popularity(self) -> np.ndarray:
@@ -104,6 +106,7 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
             raise ConfigError("bundle: categories differ in length from the item ids")
         catalogue["categories"] = list(bundle.categories)
     extra = {CATALOGUE: json.dumps(catalogue).encode(), USERS: json.dumps(list(bundle.user_ids)).encode()}
+    extra |= {f"{ENCODER_DIR}/{name}": content for name, content in (bundle.encoder_files or {}).items()}
     return save_artifact(path, manifest, arrays, extra_files=extra)
 
 
@@ -137,6 +140,31 @@ def _read(version_dir: Path) -> Bundle:
     model = _model(manifest["model_manifest"], arrays, train, version_dir)
     return Bundle(manifest, model, user_ids, item_ids, titles, texts,
                   np.ascontiguousarray(embeddings, dtype=np.float32), train, version_dir, categories)
+
+
+def encoder_files(encoder: TextEncoder) -> dict[str, bytes]:
+    """The files of ``encoder``'s folder (an adapter is a few MB; a full model ~90 MB), to ship
+    inside the artifact. A LoRA adapter must name its base by package: a relative path would
+    not survive the copy (merge the adapter, or fine-tune a packaged base)."""
+    from longtail.text.adapter import read_meta
+
+    meta = read_meta(encoder.path)
+    if meta is not None and meta["kind"] == "lora" and "package" not in meta.get("base", {}):
+        raise ConfigError(f"{encoder.path}: a LoRA adapter over a local base folder cannot travel in an "
+                          "artifact; fine-tune with a packaged base or use --mode full")
+    return {p.relative_to(encoder.path).as_posix(): p.read_bytes()
+            for p in sorted(encoder.path.rglob("*")) if p.is_file()}
+
+
+def bundle_encoder(bundle: Bundle) -> Path | None:
+    """The artifact's own encoder folder (trained with an adapted encoder), or None (the bundled one)."""
+    name = bundle.manifest.get("encoder", {}).get("folder")
+    if name != ENCODER_DIR:
+        return None
+    folder = bundle.source / ENCODER_DIR
+    if not folder.is_dir():
+        raise ArtifactError(f"{bundle.source}: the manifest names an encoder folder that is missing")
+    return folder
 
 
 def _json(file: Path) -> Any:
@@ -244,7 +272,7 @@ def load_bundle(path: str | Path, *, attempts: int = 3) -> Bundle:
 def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | None = None, *,
                  fit_on: str = "all", min_rating: float = 4.0, template: str | None = None,
                  fallback: dict[str, Any] | None = None, sentiment_weight: float = 0.0,
-                 sentiment_method: str = "vader") -> Bundle:
+                 sentiment_method: str = "vader", encoder_path: str | Path | None = None) -> Bundle:
     """Load ``dataset``, embed its items (cached), fit ``model_name`` on its positives.
 
     ``fit_on='all'`` fits on every positive (what a deployed model should know);
@@ -253,7 +281,9 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
     writes them to metrics.json); the service ranks with them. ``sentiment_weight`` > 0 weighs
     each positive by its review's sentiment (``text.sentiment``; every fitted positive's review is
     readable here, as nothing is evaluated); the weights are stored with the histories, so the
-    service scores with the ones the model was fitted with."""
+    service scores with the ones the model was fitted with. ``encoder_path``: an adapted encoder
+    (``longtail finetune`` output or a sentence-transformers folder; None: the bundled MiniLM);
+    the artifact carries a copy, so the service encodes posted items with it."""
     if fit_on not in FIT_ON:
         raise ConfigError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
     template = DEFAULT_TEMPLATE if template is None else template
@@ -265,7 +295,7 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
         positives = positives.with_weights(sentiment_weights(values, sentiment_weight))
         sentiment = {"sentiment": {"weight": float(sentiment_weight), "method": sentiment_method,
                                    "source": source}}
-    encoder = TextEncoder()
+    encoder = TextEncoder(encoder_path)
     embeddings = embed_items(ds.items, template=template, encoder=encoder)
     model = make_model(model_name, **(params or {}))
     started = time.perf_counter()
@@ -273,7 +303,8 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
     manifest = {
         "dataset": {"name": ds.name, "min_rating": min_rating, "fit_on": fit_on,
                     "fingerprint": sha256_files([ds.raw.interactions_path, ds.raw.items_path])},
-        "encoder": {"fingerprint": encoder.fingerprint, "template": template},
+        "encoder": {"fingerprint": encoder.fingerprint, "template": template,
+                    **({} if encoder_path is None else {"folder": ENCODER_DIR})},
         "fit_seconds": round(time.perf_counter() - started, 3),
         "pipeline": {"fallback": asdict(TextFallback(**(fallback or {})))},
         **sentiment,
@@ -281,7 +312,7 @@ def train_bundle(dataset: str | Path, model_name: str, params: dict[str, Any] | 
     return Bundle(manifest, model, [str(u) for u in ds.users.ids], [str(i) for i in ds.item_vocab.ids],
                   ds.items["title"].fillna("").astype(str).tolist(),
                   ds.items["text"].fillna("").astype(str).tolist(), embeddings, positives,
-                  categories=_categories(ds.items))
+                  categories=_categories(ds.items), encoder_files=None if encoder_path is None else encoder_files(encoder))
 
 
 def _categories(items: pd.DataFrame) -> list[str] | None:

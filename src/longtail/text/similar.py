@@ -118,9 +118,10 @@ def nearest_items(vectors: np.ndarray, index: int, k: int = 10) -> tuple[np.ndar
 
 def similar_to_title(items: pd.DataFrame, query: str, *, k: int = 10,
                      min_score: float = MIN_TITLE_SCORE, popularity: np.ndarray | None = None,
-                     vectors: np.ndarray | None = None) -> tuple[TitleMatch, list[Neighbour]]:
+                     vectors: np.ndarray | None = None, encoder: TextEncoder | None = None
+                     ) -> tuple[TitleMatch, list[Neighbour]]:
     """Resolve ``query`` to a catalogue row of ``items`` and list its ``k`` nearest items by the
-    row-aligned embeddings ``vectors`` (n_items, d; None: ``embed_items(items)``, cached). The title
+    row-aligned embeddings ``vectors`` (n_items, d; None: ``embed_items(items, encoder=encoder)``, cached). The title
     is matched first, so a typo is reported before any encoding."""
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
@@ -129,7 +130,7 @@ def similar_to_title(items: pd.DataFrame, query: str, *, k: int = 10,
     if vectors is None:
         from longtail.text import embed_items
 
-        vectors = embed_items(items)
+        vectors = embed_items(items, encoder=encoder)
     rows, scores = nearest_items(vectors, match.index, k)
     ids = items["item_id"].astype(str).to_numpy()
     match = TitleMatch(match.index, match.title, match.score, str(ids[match.index]))

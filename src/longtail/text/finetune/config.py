@@ -1,0 +1,87 @@
+"""What one fine-tuning run is: mode, base model, LoRA shape, optimisation, budget, sampling."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from longtail.errors import ConfigError
+
+MODES = ("lora", "full")
+DEFAULT_LR = {"lora": 1e-3, "full": 3e-5}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Parameters of ``finetune``; ``identity()`` is what a checkpoint must match to be resumed.
+
+    mode : 'lora' (peft adapter on ``target_modules``, only it is trained and saved) or 'full'.
+    base : base encoder (None: the bundled MiniLM; 'package:NAME'; or a local folder).
+    learning_rate : None = 1e-3 for lora, 3e-5 for full.
+    epochs : passes over the pairs (fractions allowed); ``max_steps`` caps the steps instead.
+    max_minutes : wall-clock budget of this call and earlier resumed ones together (None: none).
+    eval_every : steps between validations (early stopping on the validation's criterion);
+        ``patience`` validations without improvement stop training.
+    checkpoint_every : steps between checkpoints (a kill loses at most this many steps).
+    adjustment : strength of the popularity correction of in-batch logits (0 = plain MNRL).
+    tail_boost : pairs whose positive is a tail item are this many times as likely to be drawn.
+    max_seq_length : tokens kept per text while training (encoding afterwards keeps the
+        encoder's own setting).
+    """
+
+    mode: str = "lora"
+    base: str | None = None
+    rank: int = 8
+    alpha: int = 16
+    target_modules: tuple[str, ...] = ("query", "key", "value", "dense")
+    lora_dropout: float = 0.05
+    learning_rate: float | None = None
+    batch_size: int = 64
+    max_seq_length: int = 64
+    epochs: float = 1.0
+    max_steps: int | None = None
+    max_minutes: float | None = 15.0
+    eval_every: int = 200
+    patience: int = 2
+    checkpoint_every: int = 50
+    scale: float = 20.0
+    adjustment: float = 0.0
+    tail_boost: float = 1.0
+    history_len: int = 5
+    warmup: float = 0.05
+    seed: int = 0
+    device: str | None = None
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("rank", "alpha", "batch_size", "max_seq_length", "eval_every", "checkpoint_every",
+                     "patience", "history_len"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be >= 2: the other rows of a batch are the negatives")
+        if self.epochs <= 0 or (self.max_steps is not None and self.max_steps < 1):
+            raise ConfigError("epochs must be > 0 and max_steps >= 1")
+        if self.tail_boost <= 0 or self.adjustment < 0 or self.scale <= 0:
+            raise ConfigError("tail_boost and scale must be > 0, adjustment >= 0")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
+
+    @property
+    def lr(self) -> float:
+        return float(self.learning_rate if self.learning_rate is not None else DEFAULT_LR[self.mode])
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        data["learning_rate"] = self.lr
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        """Everything but the budget and the machine: what makes two runs the same run."""
+        data = self.as_dict()
+        for key in ("max_minutes", "device", "num_threads", "eval_every", "checkpoint_every", "patience"):
+            data.pop(key)
+        return data

@@ -1,0 +1,52 @@
+"""What a fine-tuning run shows: the loss and validation curves as a PNG, and the frozen vs
+adapted encoder on valid (overall / tail / cold ndcg@20) as rows for a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from longtail.common.files import atomic_writer
+from longtail.text.finetune.trainer import CRITERION, FinetuneResult
+
+GROUPS = (CRITERION, "tail", "cold")
+
+
+def before_after(result: FinetuneResult) -> list[dict[str, Any]]:
+    """Rows frozen (step 0), adapted (the kept encoder: best on valid) with each group's ndcg@20
+    and the relative change; empty without validations."""
+    if not result.validations:
+        return []
+    frozen = result.validations[0]
+    kept = max(result.validations, key=lambda v: (v[CRITERION], -v["step"]))  # first best, as saved
+    rows = [{"encoder": "frozen", "step": 0, **{g: frozen.get(g) for g in GROUPS}},
+            {"encoder": "adapted", "step": kept["step"], **{g: kept.get(g) for g in GROUPS}}]
+    change = {g: (kept[g] / frozen[g] - 1.0) if frozen.get(g) else None for g in GROUPS}
+    rows.append({"encoder": "relative change", "step": None, **change})
+    return rows
+
+
+def plot_training(result: FinetuneResult, path: Path, *, checkpoint_every: int, title: str) -> Path:
+    """Mean loss per checkpoint interval and valid ndcg@20 (overall, tail, cold) against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    steps = [min((i + 1) * checkpoint_every, result.steps) for i in range(len(result.losses))]
+    left.plot(steps, result.losses, marker=".")
+    left.set(xlabel="step", ylabel="in-batch contrastive loss", title="training loss")
+    for group in GROUPS:
+        points = [(v["step"], v[group]) for v in result.validations if v.get(group) == v.get(group)]
+        if points:
+            right.plot(*zip(*points), marker="o", label=group if group != CRITERION else "overall")
+    right.set(xlabel="step", ylabel="valid ndcg@20 (semantic-attn)", title="validation")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return path
