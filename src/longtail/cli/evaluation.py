@@ -110,6 +110,7 @@ def tradeoff(
     params_from: Annotated[Optional[Path], typer.Option(help="Take the base model's params from an earlier metrics.json (no tuning).")] = None,
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
+    encoder: EncoderOpt = None,
 ) -> None:
     """Sweep the diversity knob of every re-ranker: ndcg@20 against aplt@20, ild@20 and coverage@20 on
     valid and test; choose λ on valid, report it on test."""
@@ -130,6 +131,6 @@ def tradeoff(
         TradeoffConfig(dataset=dataset, model=model, out=out,
                        methods=[m.strip() for m in methods.split(",") if m.strip()], grid=values,
                        n_candidates=candidates, params=params, tune=tune, keep=keep, min_rating=min_rating,
-                       allow_missing_items=allow_missing_items),
+                       allow_missing_items=allow_missing_items, encoder=encoder),
         console=console,
     )

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from longtail.cli.common import AllowMissingOpt, DatasetOpt, MinRatingOpt, app, console, handle_errors
+from longtail.cli.common import AllowMissingOpt, DatasetOpt, MinRatingOpt, ProtocolOpt, app, console, handle_errors
 
 
 @app.command()
@@ -36,6 +36,7 @@ def finetune(
     seed: int = 0,
     threads: Annotated[Optional[int], typer.Option(help="torch threads (default: torch's).")] = None,
     restart: Annotated[bool, typer.Option(help="Discard a checkpoint in --out and train from scratch.")] = False,
+    protocol: ProtocolOpt = "temporal",
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
 ) -> None:
@@ -43,7 +44,8 @@ def finetune(
 
     Pairs (item, next item) and (recent titles, next item) from train, in-batch negatives; early
     stopping on valid ndcg@20 of semantic-attn; writes OUT/encoder, OUT/training/report.json and
-    loss.png, and prints frozen vs adapted on valid."""
+    loss.png, and prints frozen vs adapted on valid. Fine-tune under the protocol you will evaluate
+    with: under cold-items the test items' interactions must not reach the encoder either."""
     from longtail.data import load_dataset
     from longtail.eval.encoder_check import valid_scorer
     from longtail.text.finetune import FinetuneConfig, behaviour_pairs
@@ -55,10 +57,10 @@ def finetune(
         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
         max_minutes=max_minutes, eval_every=eval_every, patience=patience, adjustment=adjustment,
         tail_boost=tail_boost, history_len=history_len, seed=seed, num_threads=threads)
-    ds = load_dataset(dataset, min_rating=min_rating, allow_missing_items=allow_missing_items)
+    ds = load_dataset(dataset, protocol=protocol, min_rating=min_rating, allow_missing_items=allow_missing_items)
     texts, score = valid_scorer(ds)
     pairs = behaviour_pairs(ds.train, ds.items["title"].fillna("").astype(str).tolist(), history_len=history_len)
-    console.print(f"{ds.name}: {len(pairs):,} behaviour pairs from train; mode {mode}")
+    console.print(f"{ds.name} ({protocol}): {len(pairs):,} behaviour pairs from train; mode {mode}")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("fine-tuning", total=None)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from longtail.cli.common import (
     DatasetOpt,
+    EncoderOpt,
     MinRatingOpt,
     app,
     console,
@@ -38,7 +39,8 @@ ParamsFromOpt = Annotated[Optional[Path], typer.Option(help="With --dataset: tak
                                                             "chosen on valid from a metrics.json of `evaluate`.")]
 
 
-def live_state(artifact: Path | None, dataset: str, model: str, params_from: Path | None, min_rating: float) -> Any:
+def live_state(artifact: Path | None, dataset: str, model: str, params_from: Path | None, min_rating: float,
+               encoder: Path | None = None) -> Any:
     """The service's live state (no store) from ``artifact``, or from ``model`` fitted on every
     positive of ``dataset`` (with the params an ``evaluate`` run chose on valid, if given)."""
     from longtail.cli.evaluation import params_from_metrics, sentiment_from_metrics
@@ -56,7 +58,7 @@ def live_state(artifact: Path | None, dataset: str, model: str, params_from: Pat
         sentiment = sentiment_from_metrics(params_from, model)  # chosen with the params
     with console.status(f"fitting {model} on {dataset} (every positive; `longtail train` saves one to reuse)"):
         return LiveState(train_bundle(dataset, model, params, min_rating=min_rating, fallback=fallback,
-                                      sentiment_weight=sentiment))
+                                      sentiment_weight=sentiment, encoder_path=encoder))
 
 
 def choose_user(ids: Sequence[str], histories: Any, buckets: Any, user: str | None, pick: str | None,
@@ -104,6 +106,7 @@ def recommend(
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
     shard_users: ShardUsersOpt = 256,
+    encoder: EncoderOpt = None,
 ) -> None:
     """Top-k items for one user with titles, scores, bucket (head / tail / cold) and the reason;
     with --all-users, every user's top-k as Parquet (user_id, rank, item_id, score) + a manifest."""
@@ -118,12 +121,12 @@ def recommend(
         if user is not None or pick is not None or out is None:
             raise ConfigError("--all-users takes --out DIR and neither --user nor --pick")
         engine = open_backend(backend, workers, address)  # a missing ray fails before any fitting
-        state = live_state(artifact, dataset, model, params_from, min_rating)
+        state = live_state(artifact, dataset, model, params_from, min_rating, encoder)
         recommend_all_users(state, out, k, engine, shard_users, str(artifact or dataset))
         return
     if backend != "local" or out is not None:
         raise ConfigError("--backend and --out go with --all-users")
-    state = live_state(artifact, dataset, model, params_from, min_rating)
+    state = live_state(artifact, dataset, model, params_from, min_rating, encoder)
     ids = state.histories.ids
     user_id = str(ids[choose_user(ids, state.bundle.train.csr, state.buckets, user, pick,
                                   f"the {state.bundle.manifest['dataset']['name']} model")])
@@ -180,13 +183,14 @@ def profile(
     out: Annotated[Path, typer.Option(help="Folder for the PNG.")] = Path("out/profile"),
     min_rating: MinRatingOpt = 4.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+    encoder: EncoderOpt = None,
 ) -> None:
     """A person's profile from every positive they have: keywords, genres, head / tail / cold mix,
     activity, interests; a readable panel and a PNG (genre bars, their items on the popularity curve)."""
     from longtail.data import load_dataset
     from longtail.profile import ProfileContext, profile_user
     from longtail.profile.plot import plot_profile
-    from longtail.text import embed_items
+    from longtail.text import TextEncoder, embed_items
 
     ds = load_dataset(dataset, min_rating=min_rating)
     everything = ds.train_valid + ds.test
@@ -198,7 +202,9 @@ def profile(
     if len(items) == 0:
         raise ConfigError(f"user {user_id!r} has no positive (rating >= {min_rating:g}) to profile")
     with console.status("building the profile context (keyword vocabulary, cached after the first run)"):
-        context = ProfileContext.from_dataset(ds, embed_items(ds.items), method=method)
+        text_encoder = TextEncoder(encoder)
+        context = ProfileContext.from_dataset(ds, embed_items(ds.items, encoder=text_encoder), method=method,
+                                              encoder=text_encoder)
     found = profile_user(context, items.tolist(), times.tolist())
     png = plot_profile(found, ds.item_counts, items, out / f"profile_{ds.name}_{user_id}.png",
                        title=f"{ds.name}, user {user_id}")

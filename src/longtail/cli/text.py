@@ -60,8 +60,10 @@ def embed(
     engine = open_backend(backend, workers, address)  # a missing ray fails before any loading
     ds = load_dataset(dataset, allow_missing_items=allow_missing_items)
     with engine:
-        _, report = embed_catalogue_on(engine, ds.items, scratch=scratch, encoder=TextEncoder(encoder))
+        text_encoder = TextEncoder(encoder)
+        _, report = embed_catalogue_on(engine, ds.items, scratch=scratch, encoder=text_encoder)
     if as_json:
-        print(json.dumps({"dataset": ds.name, "backend": engine.name, **report.as_dict()}, indent=2))
+        print(json.dumps({"dataset": ds.name, "backend": engine.name, "encoder": text_encoder.fingerprint,
+                          **report.as_dict()}, indent=2))
     else:
         console.print(f"{ds.name}: {report.summary()}")

@@ -52,6 +52,7 @@ class TradeoffConfig:
     keep: float = 0.9
     min_rating: float = 4.0
     allow_missing_items: bool = False
+    encoder: Path | None = None  # the base model's text encoder (None: the bundled MiniLM)
 
 
 def check_grid(grid: Sequence[float]) -> list[float]:
@@ -162,9 +163,10 @@ def sweep_table(rows: list[dict[str, Any]], split: str = "test") -> Table:
 def _fit_models(config: TradeoffConfig, dataset: Dataset) -> tuple[dict[str, Any], dict[str, Recommender]]:
     """Base model parameters (given, tuned on valid, or defaults) and the model of each split; text
     models read the default template's item vectors, as in ``longtail evaluate``."""
-    from longtail.text import embed_items
+    from longtail.text import TextEncoder, embed_items
 
-    vectors = embed_items(dataset.items) if model_class(config.model).needs_embeddings else None
+    vectors = (embed_items(dataset.items, encoder=TextEncoder(config.encoder))
+               if model_class(config.model).needs_embeddings else None)
     if config.params is not None:
         params = dict(config.params)
     elif config.tune:

@@ -152,9 +152,19 @@ class _Run:
         return order[offset * size:(offset + 1) * size]
 
     def embed(self, texts: list[str]) -> Any:
-        features = self.model.preprocess(texts)
-        features = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
-        return self.model(features)["sentence_embedding"]
+        """(len(texts), d) embeddings with gradients, in input order. Texts go through the model in
+        length order, ``batch_size`` at a time: short item texts are not padded to the length of
+        history anchors (padding is most of the cost on CPU)."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        size = self.config.batch_size
+        parts = []
+        for start in range(0, len(order), size):
+            features = self.model.preprocess([texts[i] for i in order[start:start + size]])
+            features = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
+            parts.append(self.model(features)["sentence_embedding"])
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return self.torch.cat(parts)[self.torch.as_tensor(inverse, device=self.device)]
 
     def train_step(self) -> float:
         torch = self.torch
@@ -162,9 +172,9 @@ class _Run:
         torch.manual_seed(self.config.seed * 1_000_003 + self.step)  # dropout: same masks after a resume
         self.model.train()
         self.model.max_seq_length = self.config.max_seq_length
-        anchors = self.embed(self.pairs.anchors(rows, self.texts))
         positive_items = self.pairs.positives[rows]
-        positives = self.embed([self.texts[i] for i in positive_items])
+        both = self.embed(self.pairs.anchors(rows, self.texts) + [self.texts[i] for i in positive_items])
+        anchors, positives = both[:len(rows)], both[len(rows):]
         items = torch.as_tensor(positive_items, device=self.device)
         loss = in_batch_loss(torch.nn.functional.normalize(anchors, dim=-1),
                              torch.nn.functional.normalize(positives, dim=-1), items,
