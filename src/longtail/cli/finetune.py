@@ -23,6 +23,7 @@ def finetune(
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     alpha: Annotated[int, typer.Option(help="LoRA alpha (scaling = alpha / rank).")] = 16,
     targets: Annotated[str, typer.Option(help="LoRA target modules, comma-separated.")] = "query,key,value,dense",
+    lora_layers: Annotated[Optional[int], typer.Option(help="Adapt only the top N transformer layers (faster; default: all).")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Default: 1e-3 (lora), 3e-5 (full).")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per step (the other rows are the negatives).")] = 64,
     epochs: Annotated[float, typer.Option(help="Passes over the pairs.")] = 1.0,
@@ -33,10 +34,13 @@ def finetune(
     adjustment: Annotated[float, typer.Option(help="Popularity correction of in-batch logits (0 = plain MNRL, 1 = log q).")] = 0.0,
     tail_boost: Annotated[float, typer.Option(help="Few-shot: pairs whose positive is a tail item are this many times as likely.")] = 1.0,
     history_len: Annotated[int, typer.Option(help="Titles in a history anchor.")] = 5,
+    pairs: Annotated[str, typer.Option(help="Behaviour pairs: item (item -> next item), history (recent titles -> next item).")] = "item,history",
     seed: int = 0,
     threads: Annotated[Optional[int], typer.Option(help="torch threads (default: torch's).")] = None,
     restart: Annotated[bool, typer.Option(help="Discard a checkpoint in --out and train from scratch.")] = False,
     protocol: ProtocolOpt = "temporal",
+    params_from: Annotated[Optional[Path], typer.Option(help="semantic-attn's params for the validation probe "
+                                                             "from an `evaluate` metrics.json (default: its defaults).")] = None,
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
 ) -> None:
@@ -53,14 +57,23 @@ def finetune(
     from longtail.text.finetune.report import before_after, plot_training
 
     config = FinetuneConfig(
-        mode=mode, base=base, rank=rank, alpha=alpha, target_modules=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        mode=mode, base=base, rank=rank, alpha=alpha, lora_layers=lora_layers, target_modules=tuple(t.strip() for t in targets.split(",") if t.strip()),
         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
         max_minutes=max_minutes, eval_every=eval_every, patience=patience, adjustment=adjustment,
-        tail_boost=tail_boost, history_len=history_len, seed=seed, num_threads=threads)
+        tail_boost=tail_boost, history_len=history_len, seed=seed, num_threads=threads,
+        pairs=tuple(k.strip() for k in pairs.split(",") if k.strip()))
     ds = load_dataset(dataset, protocol=protocol, min_rating=min_rating, allow_missing_items=allow_missing_items)
-    texts, score = valid_scorer(ds)
-    pairs = behaviour_pairs(ds.train, ds.items["title"].fillna("").astype(str).tolist(), history_len=history_len)
-    console.print(f"{ds.name} ({protocol}): {len(pairs):,} behaviour pairs from train; mode {mode}")
+    probe: dict[str, Any] = {}
+    if params_from is not None:
+        from longtail.cli.evaluation import params_from_metrics
+
+        probe = params_from_metrics(params_from, ["semantic-attn"])[0].get("semantic-attn", {})
+    texts, score = valid_scorer(ds, params=probe)
+    from longtail.text.finetune.pairs import KINDS
+
+    behaviour = behaviour_pairs(ds.train, ds.items["title"].fillna("").astype(str).tolist(), history_len=history_len,
+                                kinds=tuple(KINDS[k] for k in config.pairs))
+    console.print(f"{ds.name} ({protocol}): {len(behaviour):,} behaviour pairs from train; mode {mode}")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("fine-tuning", total=None)
@@ -73,7 +86,7 @@ def finetune(
         def stepped(step: int, steps: int, loss: float) -> None:
             progress.update(task, completed=step, description=f"fine-tuning (loss {loss:.3f})")
 
-        result = run_finetune(pairs, texts, out, config, validate=score, restart=restart,
+        result = run_finetune(behaviour, texts, out, config, validate=score, restart=restart,
                               on_start=started, on_step=stepped)
     plot = plot_training(result, out / "training" / "loss.png", checkpoint_every=config.checkpoint_every,
                          title=f"{ds.name}: {mode} fine-tuning")

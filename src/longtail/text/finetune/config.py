@@ -16,6 +16,9 @@ class FinetuneConfig:
     """Parameters of ``finetune``; ``identity()`` is what a checkpoint must match to be resumed.
 
     mode : 'lora' (peft adapter on ``target_modules``, only it is trained and saved) or 'full'.
+    lora_layers : adapt only the top this many transformer layers (None: all). Nothing below the
+        lowest adapted layer needs a gradient, so autograd skips it: top 2 of MiniLM's 6 layers
+        train ~2x faster per step on CPU.
     base : base encoder (None: the bundled MiniLM; 'package:NAME'; or a local folder).
     learning_rate : None = 1e-3 for lora, 3e-5 for full.
     epochs : passes over the pairs (fractions allowed); ``max_steps`` caps the steps instead.
@@ -25,6 +28,7 @@ class FinetuneConfig:
     checkpoint_every : steps between checkpoints (a kill loses at most this many steps).
     adjustment : strength of the popularity correction of in-batch logits (0 = plain MNRL).
     tail_boost : pairs whose positive is a tail item are this many times as likely to be drawn.
+    pairs : kinds of behaviour pairs built (``pairs.behaviour_pairs``): 'item' and/or 'history'.
     max_seq_length : tokens kept per text while training (encoding afterwards keeps the
         encoder's own setting).
     """
@@ -35,6 +39,7 @@ class FinetuneConfig:
     alpha: int = 16
     target_modules: tuple[str, ...] = ("query", "key", "value", "dense")
     lora_dropout: float = 0.05
+    lora_layers: int | None = None
     learning_rate: float | None = None
     batch_size: int = 64
     max_seq_length: int = 64
@@ -48,6 +53,7 @@ class FinetuneConfig:
     adjustment: float = 0.0
     tail_boost: float = 1.0
     history_len: int = 5
+    pairs: tuple[str, ...] = ("item", "history")
     warmup: float = 0.05
     seed: int = 0
     device: str | None = None
@@ -66,6 +72,10 @@ class FinetuneConfig:
             raise ConfigError("epochs must be > 0 and max_steps >= 1")
         if self.tail_boost <= 0 or self.adjustment < 0 or self.scale <= 0:
             raise ConfigError("tail_boost and scale must be > 0, adjustment >= 0")
+        if not self.pairs or set(self.pairs) - {"item", "history"}:
+            raise ConfigError(f"pairs must be a non-empty subset of ('item', 'history'), got {self.pairs}")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ConfigError(f"lora_layers must be >= 1 or None, got {self.lora_layers}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be > 0, got {self.max_minutes}")
 
@@ -76,6 +86,7 @@ class FinetuneConfig:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["target_modules"] = list(self.target_modules)
+        data["pairs"] = list(self.pairs)
         data["learning_rate"] = self.lr
         return data
 

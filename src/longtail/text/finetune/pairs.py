@@ -21,6 +21,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 
 ITEM, HISTORY = 0, 1
+KINDS = {"item": ITEM, "history": HISTORY}
 HISTORY_SEPARATOR = "; "
 
 

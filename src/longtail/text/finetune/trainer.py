@@ -71,8 +71,12 @@ def _build(config: FinetuneConfig, device: str) -> tuple[Any, int, int]:
 
         torch.manual_seed(config.seed)  # LoRA's A matrices start random: the same run, the same start
 
+        layers = None
+        if config.lora_layers is not None:
+            depth = int(model[0].model.config.num_hidden_layers)
+            layers = list(range(max(depth - config.lora_layers, 0), depth))
         lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.lora_dropout,
-                          target_modules=list(config.target_modules))
+                          target_modules=list(config.target_modules), layers_to_transform=layers)
         model[0].model = get_peft_model(model[0].model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model, trainable, total
