@@ -36,7 +36,11 @@ def test_finetune_reports_trainable_share_curves_and_before_after(films: Path, t
     assert 0 < share < 2
     assert "frozen" in result.output and "adapted" in result.output and "relative change" in result.output
     report = json.loads((out / "training" / "report.json").read_text())
-    assert [v["step"] for v in report["validations"]] == [0, 1, 2]
+    trained = [v for v in report["validations"] if v["alpha"] == 1.0]
+    assert [v["step"] for v in trained] == [0, 1, 2]
+    mixes = [v["alpha"] for v in report["validations"] if v["alpha"] != 1.0]
+    best = max(trained, key=lambda v: v["ndcg@20"])["step"]
+    assert mixes == ([] if best == 0 else [0.75, 0.5, 0.25])  # WiSE-FT mixes only of an adapted encoder
     assert report["trainable_share"] < 0.02 and (out / "training" / "loss.png").stat().st_size > 10_000
     # rerunning a finished run trains nothing and prints the same comparison
     again = runner.invoke(app, args)
@@ -47,7 +51,7 @@ def test_finetune_reports_trainable_share_curves_and_before_after(films: Path, t
                                   "--encoder", str(out)])
     assert frozen.exit_code == 0 and adapted.exit_code == 0, adapted.output
     scores = [[n["score"] for n in json.loads(r.output)["similar"]] for r in (frozen, adapted)]
-    kept = report["validations"][max(range(3), key=lambda i: report["validations"][i]["ndcg@20"])]["step"]
+    kept = max(report["validations"], key=lambda v: v["ndcg@20"])["step"]
     assert (scores[0] == scores[1]) == (kept == 0)  # the kept encoder is the adapted one unless step 0 won
     embedded = runner.invoke(app, ["embed", "--dataset", str(films), "--json", "--encoder", str(out)])
     assert embedded.exit_code == 0, embedded.output

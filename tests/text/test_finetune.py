@@ -171,3 +171,32 @@ def test_early_stopping_keeps_the_encoder_best_on_validation(ml: Dataset, titles
     assert [v["step"] for v in result.validations] == [0, 1, 2]
     kept = TextEncoder(tmp_path / "ft")
     assert np.allclose(kept.encode(probe), reference, atol=1e-5)
+
+
+def test_interpolation_tries_weight_space_mixes_and_keeps_the_best(ml: Dataset, titles: list[str],
+                                                                   texts: list[str], tmp_path: Path) -> None:
+    """A validation that rewards the vectors of the adapter with B halved picks the 0.5 mix."""
+    from safetensors.torch import load_file, save_file
+
+    pairs = behaviour_pairs(ml.train, titles)
+    probe = texts[:32]
+    plain = finetune(pairs, texts, tmp_path / "plain",
+                     FinetuneConfig(mode="lora", max_steps=2, learning_rate=1e-2, interpolation=(), **TINY))
+    assert plain.steps == 2
+    half = tmp_path / "half" / "encoder"
+    half.mkdir(parents=True)
+    for name in ("adapter_config.json", "longtail-encoder.json"):
+        (half / name).write_bytes((tmp_path / "plain" / "encoder" / name).read_bytes())
+    weights = load_file(tmp_path / "plain" / "encoder" / "adapter_model.safetensors")
+    save_file({k: v * 0.5 if "lora_B" in k else v for k, v in weights.items()}, half / "adapter_model.safetensors")
+    target = TextEncoder(half).encode(probe)
+
+    def near_half(encode):  # noqa: ANN001, ANN202
+        return {"ndcg@20": -float(np.abs(encode(probe) - target).max()), "tail": 0.0, "cold": 0.0}
+
+    config = FinetuneConfig(mode="lora", max_steps=2, eval_every=2, learning_rate=1e-2, interpolation=(0.5, 0.25), **TINY)
+    result = finetune(pairs, texts, tmp_path / "mixed", config, validate=near_half)
+    assert [(v["step"], v["alpha"]) for v in result.validations] == [(0, 1.0), (2, 1.0), (2, 0.5), (2, 0.25)]
+    kept = TextEncoder(tmp_path / "mixed").encode(probe)
+    assert np.allclose(kept, target, atol=1e-4)
+    assert not np.allclose(kept, TextEncoder(tmp_path / "plain").encode(probe), atol=1e-3)

@@ -28,6 +28,9 @@ class FinetuneConfig:
     checkpoint_every : steps between checkpoints (a kill loses at most this many steps).
     adjustment : strength of the popularity correction of in-batch logits (0 = plain MNRL).
     tail_boost : pairs whose positive is a tail item are this many times as likely to be drawn.
+    interpolation : after training, weight-space ensembles of the frozen and the best adapted
+        encoder tried on valid (WiSE-FT, Wortsman et al. 2022): LoRA's B scaled by each value, or
+        full weights ``w0 + a (w - w0)``; the best on valid is kept. Empty: none.
     pairs : kinds of behaviour pairs built (``pairs.behaviour_pairs``): 'item' and/or 'history'.
     max_seq_length : tokens kept per text while training (encoding afterwards keeps the
         encoder's own setting).
@@ -55,6 +58,7 @@ class FinetuneConfig:
     history_len: int = 5
     pairs: tuple[str, ...] = ("item", "history")
     warmup: float = 0.05
+    interpolation: tuple[float, ...] = (0.25, 0.5, 0.75)
     seed: int = 0
     device: str | None = None
     num_threads: int | None = None
@@ -74,6 +78,8 @@ class FinetuneConfig:
             raise ConfigError("tail_boost and scale must be > 0, adjustment >= 0")
         if not self.pairs or set(self.pairs) - {"item", "history"}:
             raise ConfigError(f"pairs must be a non-empty subset of ('item', 'history'), got {self.pairs}")
+        if any(not 0.0 < a < 1.0 for a in self.interpolation):
+            raise ConfigError(f"interpolation values must lie in (0, 1), got {self.interpolation}")
         if self.lora_layers is not None and self.lora_layers < 1:
             raise ConfigError(f"lora_layers must be >= 1 or None, got {self.lora_layers}")
         if self.max_minutes is not None and self.max_minutes <= 0:
@@ -87,6 +93,7 @@ class FinetuneConfig:
         data = asdict(self)
         data["target_modules"] = list(self.target_modules)
         data["pairs"] = list(self.pairs)
+        data["interpolation"] = list(self.interpolation)
         data["learning_rate"] = self.lr
         return data
 

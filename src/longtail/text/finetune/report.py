@@ -20,7 +20,8 @@ def before_after(result: FinetuneResult) -> list[dict[str, Any]]:
     frozen = result.validations[0]
     kept = max(result.validations, key=lambda v: (v[CRITERION], -v["step"]))  # first best, as saved
     rows = [{"encoder": "frozen", "step": 0, **{g: frozen.get(g) for g in GROUPS}},
-            {"encoder": "adapted", "step": kept["step"], **{g: kept.get(g) for g in GROUPS}}]
+            {"encoder": "adapted" if kept.get("alpha", 1.0) == 1.0 else f"adapted (mix {kept['alpha']:g})",
+             "step": kept["step"], **{g: kept.get(g) for g in GROUPS}}]
     change = {g: (kept[g] / frozen[g] - 1.0) if frozen.get(g) else None for g in GROUPS}
     rows.append({"encoder": "relative change", "step": None, **change})
     return rows
@@ -38,7 +39,8 @@ def plot_training(result: FinetuneResult, path: Path, *, checkpoint_every: int, 
     left.plot(steps, result.losses, marker=".")
     left.set(xlabel="step", ylabel="in-batch contrastive loss", title="training loss")
     for group in GROUPS:
-        points = [(v["step"], v[group]) for v in result.validations if v.get(group) == v.get(group)]
+        points = [(v["step"], v[group]) for v in result.validations
+                  if v.get(group) == v.get(group) and v.get("alpha", 1.0) == 1.0]
         if points:
             right.plot(*zip(*points), marker="o", label=group if group != CRITERION else "overall")
     right.set(xlabel="step", ylabel="valid ndcg@20 (semantic-attn)", title="validation")

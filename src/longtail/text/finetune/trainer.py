@@ -112,6 +112,9 @@ class _Run:
         self.losses: list[float] = []
         self.validations: list[dict[str, Any]] = []
         self.window: list[float] = []
+        self.best_weights: dict[str, Any] = {}  # trainable weights of the best validation (CPU)
+        self.initial: dict[str, Any] = {}  # full mode: the frozen weights, for interpolation
+        self.validation_seconds = 0.0
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -123,7 +126,8 @@ class _Run:
                  "best": self.best, "bad": self.bad, "losses": self.losses, "validations": self.validations,
                  "weights": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "stopped": stopped}
+                 "best_weights": self.best_weights, "initial": self.initial,
+                 "validation_seconds": self.validation_seconds, "stopped": stopped}
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(self.checkpoint)
         try:
@@ -146,6 +150,8 @@ class _Run:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.seconds, self.best, self.bad = state["step"], state["seconds"], state["best"], state["bad"]
         self.losses, self.validations = state["losses"], state["validations"]
+        self.best_weights, self.initial = state["best_weights"], state["initial"]
+        self.validation_seconds = state["validation_seconds"]
         return state["stopped"]
 
     # -- steps ---------------------------------------------------------------------------------
@@ -208,17 +214,46 @@ class _Run:
                 "config": dict(self.config.as_dict(), base=base)}
         save_encoder(self.model, folder, meta)
 
-    def validate(self, validate: Validate) -> bool:
+    def trainable_weights(self) -> dict[str, Any]:
+        return {n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        named = dict(self.model.named_parameters())
+        with self.torch.no_grad():
+            for name, value in weights.items():
+                named[name].copy_(value)
+
+    def validate(self, validate: Validate, alpha: float = 1.0, step: int | None = None) -> bool:
         """Score the current encoder; keep it when it is the best so far. True = stop (patience)."""
+        started = time.perf_counter()
         metrics = validate(self.encode)
-        self.validations.append({"step": self.step, **{k: round(float(v), 5) for k, v in metrics.items()}})
+        self.validation_seconds = max(self.validation_seconds, time.perf_counter() - started)
+        self.validations.append({"step": self.step if step is None else step, "alpha": alpha,
+                                 **{k: round(float(v), 5) for k, v in metrics.items()}})
         value = float(metrics[CRITERION])
         if value > self.best:
             self.best, self.bad = value, 0
+            self.best_weights = self.trainable_weights()
             self.save_encoder()
             return False
         self.bad += 1
         return self.bad >= self.config.patience
+
+    def interpolate(self, validate: Validate) -> None:
+        """WiSE-FT: weight-space mixes of the frozen and the best adapted encoder, on valid; the
+        best mix (or the unmixed encoder) is the one kept."""
+        kept = max(self.validations, key=lambda v: v[CRITERION])
+        if kept["step"] == 0 or any(v.get("alpha", 1.0) != 1.0 for v in self.validations):
+            return  # nothing adapted to mix, or mixed already
+        best = self.best_weights
+        for alpha in sorted(self.config.interpolation, reverse=True):
+            if self.config.mode == "lora":  # the update is B A: scaling B scales it
+                mixed = {n: w * alpha if "lora_B" in n else w for n, w in best.items()}
+            else:
+                mixed = {n: self.initial[n] + alpha * (w - self.initial[n]) for n, w in best.items()}
+            self.set_weights(mixed)
+            self.validate(validate, alpha, kept["step"])
+        self.set_weights(self.best_weights)
 
 
 def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: FinetuneConfig, *,
@@ -250,7 +285,11 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
     started = time.perf_counter() - run.seconds
     if stopped is None:
         if validate is not None and not run.validations:
+            if config.mode == "full" and config.interpolation:
+                run.initial = run.trainable_weights()
             run.validate(validate)  # step 0: the frozen encoder, the bar to beat
+        if budget is not None and validate is not None:  # leave time for the last validations
+            budget -= run.validation_seconds * (len(config.interpolation) + 1)
         while run.step < run.total_steps:
             if budget is not None and time.perf_counter() - started > budget:
                 stopped = "budget"
@@ -274,8 +313,11 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
             run.losses.append(float(np.mean(run.window)))
         if validate is None:
             run.save_encoder()
-        elif run.validations[-1]["step"] != run.step and stopped == "budget":
-            run.validate(validate)  # the steps since the last validation count too
+        else:
+            if run.validations[-1]["step"] != run.step and stopped == "budget":
+                run.validate(validate)  # the steps since the last validation count too
+            if config.interpolation:
+                run.interpolate(validate)
         run.seconds = time.perf_counter() - started
         run.save_checkpoint(stopped)
     result = FinetuneResult(out / "encoder", run.step, run.total_steps, run.seconds, stopped, run.trainable,
