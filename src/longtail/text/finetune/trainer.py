@@ -288,8 +288,8 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
             if config.mode == "full" and config.interpolation:
                 run.initial = run.trainable_weights()
             run.validate(validate)  # step 0: the frozen encoder, the bar to beat
-        if budget is not None and validate is not None:  # leave time for the last validations
-            budget -= run.validation_seconds * (len(config.interpolation) + 1)
+        if budget is not None and validate is not None:  # leave time for the last validation
+            budget -= run.validation_seconds
         while run.step < run.total_steps:
             if budget is not None and time.perf_counter() - started > budget:
                 stopped = "budget"
