@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--finetune-args", default="", help="extra arguments of `longtail finetune`")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "finetune")
     parser.add_argument("--out", type=Path, default=RESULTS / "finetune")
+    parser.add_argument("--summary-only", action="store_true", help="run nothing: tabulate the finished combinations")
     parser.add_argument("--rerun-frozen", action="store_true",
                         help="evaluate the frozen encoder again (default: the committed metrics.json, same params)")
     args = parser.parse_args()
@@ -72,10 +73,13 @@ def main() -> None:
                          "--params-from", str(reference(dataset, protocol)), "--no-ild", "--out", str(frozen.parent))
             for mode in args.modes.split(","):
                 encoder = args.work / f"{dataset}-{protocol}-{mode}"
-                longtail("finetune", "--dataset", dataset, "--protocol", protocol, "--mode", mode, "--out",
-                         str(encoder), "--max-minutes", args.max_minutes, "--params-from",
-                         str(reference(dataset, protocol)), *args.finetune_args.split())
                 adapted = base / mode / "metrics.json"
+                if args.summary_only and not (adapted.is_file() and (encoder / "training" / "report.json").is_file()):
+                    continue
+                if not (encoder / "training" / "report.json").is_file():  # finished runs are not reloaded
+                    longtail("finetune", "--dataset", dataset, "--protocol", protocol, "--mode", mode, "--out",
+                             str(encoder), "--max-minutes", args.max_minutes, "--params-from",
+                             str(reference(dataset, protocol)), *args.finetune_args.split())
                 if not adapted.is_file():
                     longtail("evaluate", "--dataset", dataset, "--protocol", protocol, "--models", ",".join(models),
                              "--params-from", str(reference(dataset, protocol)), "--no-ild", "--encoder",

@@ -88,8 +88,7 @@ def finetune(
 
         result = run_finetune(behaviour, texts, out, config, validate=score, restart=restart,
                               on_start=started, on_step=stepped)
-    plot = plot_training(result, out / "training" / "loss.png", checkpoint_every=config.checkpoint_every,
-                         title=f"{ds.name}: {mode} fine-tuning")
+    plot = plot_training(result, out / "training" / "loss.png", title=f"{ds.name}: {mode} fine-tuning")
     console.print(_table(before_after(result), ds.name))
     console.print(f"stopped: {result.stopped} after {result.steps}/{result.total_steps} steps, "
                   f"{result.seconds / 60:.1f} min, peak memory {result.peak_rss_mb:,.0f} MB")

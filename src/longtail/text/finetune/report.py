@@ -27,16 +27,16 @@ def before_after(result: FinetuneResult) -> list[dict[str, Any]]:
     return rows
 
 
-def plot_training(result: FinetuneResult, path: Path, *, checkpoint_every: int, title: str) -> Path:
-    """Mean loss per checkpoint interval and valid ndcg@20 (overall, tail, cold) against steps."""
+def plot_training(result: FinetuneResult, path: Path, *, title: str) -> Path:
+    """Mean loss every few steps and valid ndcg@20 (overall, tail, cold) against steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    steps = [min((i + 1) * checkpoint_every, result.steps) for i in range(len(result.losses))]
-    left.plot(steps, result.losses, marker=".")
+    if result.losses:
+        left.plot(*zip(*result.losses), marker=".")
     left.set(xlabel="step", ylabel="in-batch contrastive loss", title="training loss")
     for group in GROUPS:
         points = [(v["step"], v[group]) for v in result.validations

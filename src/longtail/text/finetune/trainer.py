@@ -32,6 +32,7 @@ from longtail.text.finetune.pairs import Pairs
 # (encode: texts -> (n, d) unit float32) -> {"ndcg@20": ..., "tail": ..., "cold": ...}; higher is better
 Validate = Callable[[Callable[[Sequence[str]], np.ndarray]], dict[str, float]]
 CRITERION = "ndcg@20"
+LOSS_EVERY = 10  # steps per point of the loss curve
 ENCODE_SEQ_LENGTH = 256  # what TextEncoder encodes with by default: validation sees those vectors
 
 
@@ -44,7 +45,7 @@ class FinetuneResult:
     stopped: str  # "done" | "early-stopping" | "budget"
     trainable: int
     parameters: int
-    losses: list[float] = field(default_factory=list)  # mean loss per checkpoint interval
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since the last)
     validations: list[dict[str, Any]] = field(default_factory=list)  # {"step", metrics...}
     peak_rss_mb: float = 0.0
 
@@ -56,7 +57,7 @@ class FinetuneResult:
         return {"encoder": self.encoder.name, "steps": self.steps, "total_steps": self.total_steps,
                 "seconds": round(self.seconds, 1), "stopped": self.stopped, "trainable": self.trainable,
                 "parameters": self.parameters, "trainable_share": round(self.trainable_share, 5),
-                "losses": [round(x, 4) for x in self.losses], "validations": self.validations,
+                "losses": [[step, round(x, 4)] for step, x in self.losses], "validations": self.validations,
                 "peak_rss_mb": round(self.peak_rss_mb, 1)}
 
 
@@ -109,7 +110,7 @@ class _Run:
         self.weights = pairs.sampling_weights(config.tail_boost)
         self.log_q = torch.tensor(pairs.log_positive_share(), dtype=torch.float32, device=self.device)
         self.step, self.seconds, self.best, self.bad = 0, 0.0, -math.inf, 0
-        self.losses: list[float] = []
+        self.losses: list[tuple[int, float]] = []
         self.validations: list[dict[str, Any]] = []
         self.window: list[float] = []
         self.best_weights: dict[str, Any] = {}  # trainable weights of the best validation (CPU)
@@ -298,8 +299,8 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
             run.seconds = time.perf_counter() - started
             if on_step is not None:
                 on_step(run.step, run.total_steps, run.window[-1])
-            if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
-                run.losses.append(float(np.mean(run.window)))
+            if run.step % LOSS_EVERY == 0 or run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
+                run.losses.append((run.step, float(np.mean(run.window))))
                 run.window = []
             if validate is not None and (run.step % config.eval_every == 0 or run.step == run.total_steps):
                 if run.validate(validate):
@@ -310,7 +311,7 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
                 break
         stopped = stopped or "done"
         if run.window:
-            run.losses.append(float(np.mean(run.window)))
+            run.losses.append((run.step, float(np.mean(run.window))))
         if validate is None:
             run.save_encoder()
         else:
