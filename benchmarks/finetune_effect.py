@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,9 @@ def main() -> None:
                              "--params-from", str(reference(dataset, protocol)), "--no-ild", "--encoder",
                              str(encoder), "--out", str(adapted.parent))
                 report = json.loads((encoder / "training" / "report.json").read_text())
+                for name in ("report.json", "loss.png"):  # the run's curves beside its test metrics
+                    if (encoder / "training" / name).is_file():
+                        shutil.copyfile(encoder / "training" / name, adapted.parent / f"finetune_{name}")
                 for model in models:
                     old, new = ndcg(frozen, model), ndcg(adapted, model)
                     rows.append({"dataset": dataset, "protocol": protocol, "mode": mode, "model": model,

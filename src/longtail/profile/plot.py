@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from longtail.common.files import atomic_writer  # noqa: E402
+from longtail.common.figures import save_figure  # noqa: E402
 from longtail.profile.profile import UserProfile  # noqa: E402
 
 
@@ -45,8 +45,4 @@ def plot_profile(profile: UserProfile, item_counts: np.ndarray, history: np.ndar
     right.legend(loc="upper right")
     fig.suptitle(title or f"profile: {profile.n_items} items, {profile.level}")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from longtail.common.files import atomic_writer
+from longtail.common.figures import save_figure
 from longtail.text.finetune.trainer import CRITERION, FinetuneResult
 
 GROUPS = (CRITERION, "tail", "cold")
@@ -47,8 +47,4 @@ def plot_training(result: FinetuneResult, path: Path, *, title: str) -> Path:
     right.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
