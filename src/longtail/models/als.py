@@ -80,6 +80,7 @@ class ALS(Recommender):
             )
             model.fit(self._weighted(X.csr), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self.factors64_ = None
         self.base_system_ = None
         self.warm_ = X.item_counts() > 0
         self.cold_items_ = np.flatnonzero(~self.warm_)
@@ -102,7 +103,7 @@ class ALS(Recommender):
         """``Y^T Y + reg I``, the part of every user's system that no history changes: computed
         once per fitted model (it streams all item factors: the cost of a request otherwise)."""
         if getattr(self, "base_system_", None) is None:
-            Y = self.item_factors_.astype(np.float64)
+            Y = self._factors64()
             self.base_system_ = Y.T @ Y + float(self.regularization) * np.eye(Y.shape[1])
         return self.base_system_
 
@@ -115,9 +116,17 @@ class ALS(Recommender):
         return out
 
     def _score(self, queries: HistoryBatch) -> np.ndarray:
-        scores = self._fold_in(queries.csr()) @ self.item_factors_.T
+        # float64 product, rounded to float32 once: a batch (gemm) and one user (gemv) then give the
+        # same bits, so a near-tie (1 ulp apart in float32) cannot flip between evaluate and the service
+        users = self._fold_in(queries.csr()).astype(np.float64)  # (n, f)
+        scores = (users @ self._factors64().T).astype(np.float32)  # (n, n_items)
         scores[:, self.cold_items_] = UNSCORED
         return scores
+
+    def _factors64(self) -> np.ndarray:
+        if getattr(self, "factors64_", None) is None or self.factors64_.shape != self.item_factors_.shape:
+            self.factors64_ = self.item_factors_.astype(np.float64)
+        return self.factors64_
 
     def _explain_items(self, query: HistoryBatch, items: list[int]) -> list[Explanation]:
         """Each history item's share of each score (Hu, Koren, Volinsky 2008, section 5):
@@ -133,6 +142,7 @@ class ALS(Recommender):
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
+        self.factors64_ = None
         self.base_system_ = None
         self.warm_ = arrays["warm"]
         self.item_norm_ = arrays["item_norm"]
