@@ -94,7 +94,7 @@ def evaluate(subset: Path, out: Path, models: list[str], **options) -> dict:
     """run_evaluation without item texts (the CF models read none; the text fallback is off), so
     the test never encodes the catalogue."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner_module, "_embeddings", lambda dataset, needed, template: None)
+        patch.setattr(runner_module, "_embeddings", lambda dataset, needed, template, encoder=None: None)
         return run_evaluation(EvaluationConfig(dataset=str(subset), models=models, out=out,
                                                protocol="leave-one-out", ild=False, **options))
 
