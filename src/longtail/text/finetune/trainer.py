@@ -10,6 +10,7 @@ batches the killed one would have drawn.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
@@ -116,6 +117,7 @@ class _Run:
         self.best_weights: dict[str, Any] = {}  # trainable weights of the best validation (CPU)
         self.initial: dict[str, Any] = {}  # full mode: the frozen weights, for interpolation
         self.validation_seconds = 0.0
+        self._epoch_order: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -158,7 +160,9 @@ class _Run:
     # -- steps ---------------------------------------------------------------------------------
     def batch_rows(self, step: int) -> np.ndarray:
         epoch, offset = divmod(step, self.steps_per_epoch)
-        order = _order(len(self.pairs), self.config.seed, epoch, self.weights)
+        if self._epoch_order[0] != epoch:  # one draw per epoch, not per step
+            self._epoch_order = (epoch, _order(len(self.pairs), self.config.seed, epoch, self.weights))
+        order = self._epoch_order[1]
         size = self.config.batch_size
         return order[offset * size:(offset + 1) * size]
 
@@ -324,7 +328,5 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
     result = FinetuneResult(out / "encoder", run.step, run.total_steps, run.seconds, stopped, run.trainable,
                             run.parameters, run.losses, run.validations,
                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-    import json
-
     atomic_write_text(out / "training" / "report.json", json.dumps(result.as_dict(), indent=2))
     return result
