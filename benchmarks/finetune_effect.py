@@ -3,7 +3,8 @@
 For each dataset x protocol x mode: ``longtail finetune`` (pairs from that protocol's train,
 early stopping on its valid), then ``longtail evaluate --encoder`` of the text models with the
 parameters the frozen encoder's ``evaluate`` chose on valid (``--params-from``; tuning neural-ips
-again costs ~20 min a run on 2 cores). The frozen figures are the committed ``metrics.json`` the
+again costs ~20 min a run on 2 cores); when valid kept step 0 (no adapted weights beat the frozen
+ones) the saved encoder is the frozen one and its test figures are the frozen ones. The frozen figures are the committed ``metrics.json`` the
 params come from (``--rerun-frozen`` evaluates them again). Every step is skipped when its output exists, so the script resumes where it stopped.
 Prints and writes ``summary.json``: overall / tail / cold test ndcg@20 of each model, frozen vs
 adapted, and the relative change.
@@ -75,20 +76,27 @@ def main() -> None:
             for mode in args.modes.split(","):
                 encoder = args.work / f"{dataset}-{protocol}-{mode}"
                 adapted = base / mode / "metrics.json"
-                if args.summary_only and not (adapted.is_file() and (encoder / "training" / "report.json").is_file()):
+                if args.summary_only and not (encoder / "training" / "report.json").is_file():
                     continue
                 if not (encoder / "training" / "report.json").is_file():  # finished runs are not reloaded
                     longtail("finetune", "--dataset", dataset, "--protocol", protocol, "--mode", mode, "--out",
                              str(encoder), "--max-minutes", args.max_minutes, "--params-from",
                              str(reference(dataset, protocol)), *args.finetune_args.split())
-                if not adapted.is_file():
+                report = json.loads((encoder / "training" / "report.json").read_text())
+                kept = max(report["validations"], key=lambda v: v["ndcg@20"])["step"]
+                if kept == 0:  # valid kept the frozen weights: the adapted encoder *is* the frozen one
+                    adapted = frozen
+                elif args.summary_only and not adapted.is_file():
+                    continue
+                elif not adapted.is_file():
                     longtail("evaluate", "--dataset", dataset, "--protocol", protocol, "--models", ",".join(models),
                              "--params-from", str(reference(dataset, protocol)), "--no-ild", "--encoder",
                              str(encoder), "--out", str(adapted.parent))
-                report = json.loads((encoder / "training" / "report.json").read_text())
+                curves = base / mode
+                curves.mkdir(parents=True, exist_ok=True)
                 for name in ("report.json", "loss.png"):  # the run's curves beside its test metrics
                     if (encoder / "training" / name).is_file():
-                        shutil.copyfile(encoder / "training" / name, adapted.parent / f"finetune_{name}")
+                        shutil.copyfile(encoder / "training" / name, curves / f"finetune_{name}")
                 for model in models:
                     old, new = ndcg(frozen, model), ndcg(adapted, model)
                     rows.append({"dataset": dataset, "protocol": protocol, "mode": mode, "model": model,
@@ -96,7 +104,7 @@ def main() -> None:
                                  "change": {g: change(new[g], old[g]) for g in GROUPS},
                                  "finetune": {k: report[k] for k in ("steps", "seconds", "stopped",
                                                                     "trainable_share", "peak_rss_mb")},
-                                 "kept_step": max(report["validations"], key=lambda v: v["ndcg@20"])["step"]})
+                                 "kept_step": kept})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2))
     table = Table(title="test ndcg@20, frozen -> adapted encoder (params chosen on valid)")
