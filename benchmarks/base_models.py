@@ -57,7 +57,7 @@ def main() -> None:
         start = time.perf_counter()
         vectors = encoder.encode(texts)  # (n_items, d), no cache: the encoder's own speed
         seconds = time.perf_counter() - start
-        rows.append({"encoder": encoder.path.name if spec != "default" else "all-MiniLM-L6-v2 (bundled)",
+        rows.append({"encoder": spec if spec != "default" else "all-MiniLM-L6-v2 (bundled)",
                      "dim": int(vectors.shape[1]), "items_per_second": round(len(texts) / seconds, 1),
                      "parameters": sum(p.numel() for p in encoder._model()[0].parameters()),
                      **scores(dataset, vectors, chosen["params"], chosen.get("fallback", {}))})

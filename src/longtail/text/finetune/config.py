@@ -24,8 +24,8 @@ class FinetuneConfig:
     The defaults are the procedure chosen on ml-latest-small's valid split (docs/results.md,
     "Adapting the encoder"): lr 1e-4, log-q correction 1, tail pairs x5, LoRA on the top 2 layers.
     epochs : passes over the pairs (fractions allowed); ``max_steps`` caps the steps instead.
-    max_minutes : wall-clock budget of training and its last validation, resumed runs included
-        (None: none); the WiSE-FT mixes (one validation each) come on top.
+    max_minutes : wall-clock budget of training, its last validation and the WiSE-FT mixes (each
+        reserved at the longest validation seen), resumed runs included (None: none).
     eval_every : steps between validations (early stopping on the validation's criterion);
         ``patience`` validations without improvement stop training.
     checkpoint_every : steps between checkpoints (a kill loses at most this many steps).

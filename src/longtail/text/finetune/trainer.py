@@ -293,8 +293,8 @@ def finetune(pairs: Pairs, item_texts: Sequence[str], out: Path | str, config: F
             if config.mode == "full" and config.interpolation:
                 run.initial = run.trainable_weights()
             run.validate(validate)  # step 0: the frozen encoder, the bar to beat
-        if budget is not None and validate is not None:  # leave time for the last validation
-            budget -= run.validation_seconds
+        if budget is not None and validate is not None:  # leave time for the last validation and the mixes
+            budget -= run.validation_seconds * (1 + len(config.interpolation))
         while run.step < run.total_steps:
             if budget is not None and time.perf_counter() - started > budget:
                 stopped = "budget"
