@@ -182,6 +182,14 @@ class HybridRecommender(CompositeRecommender):
         self.semantic_ = self._fit_part(self.semantic, X, item_embeddings, cache)
         self.item_counts_ = X.item_counts()
 
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Both parts take the update; the gate is kept and reads the new popularity (a new item
+        is cold to it, and leaves the cold bucket with its first events)."""
+        super()._partial_fit(new, new_items)
+        counts = np.zeros(new.n_items, np.int64)
+        counts[: len(self.item_counts_)] = self.item_counts_
+        self.item_counts_ = counts + new.item_counts()
+
     def _score(self, queries: HistoryBatch) -> np.ndarray:
         inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, queries)
         with torch.no_grad():
