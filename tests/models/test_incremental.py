@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_helpers import ALL_MODELS, MovieSlice, fit
+from model_helpers import ALL_MODELS, FUSION, MovieSlice, fit
 
 from longtail.data.dataset import Dataset
 from longtail.data.history import HistoryBatch
@@ -101,3 +101,17 @@ def test_new_items_reach_users_whose_history_is_close_in_text(name: str, ml: Dat
     items, _ = model.recommend(queries, k=n)
     rank = [int(np.flatnonzero(np.isin(row, np.arange(n_old, n)))[0]) for row in items]
     assert rank[0] < WITHIN[name] and 10 * rank[0] < rank[1], f"{name}: first Toy Story film at {rank}"
+
+
+@pytest.mark.parametrize("name", ["als", "itemknn", "longtail", FUSION])
+def test_updated_leaves_the_model_it_copies_untouched(name: str, movies: MovieSlice) -> None:
+    """What the service swaps in: the copy equals ``partial_fit``; the original scores as before."""
+    old, new, n_old = split(movies)
+    model = fit(name, old, movies.vectors[:n_old])
+    probe = movies.queries(movies.users[:20])
+    before = model.score(probe.with_catalogue(n_old))
+    fresh = model.updated(new, new_items=movies.vectors[n_old:])
+    np.testing.assert_array_equal(model.score(probe.with_catalogue(n_old)), before)
+    assert model.n_items_ == n_old and fresh.n_items_ == movies.X.n_items
+    np.testing.assert_array_equal(fresh.score(probe),
+                                  fit(name, old, movies.vectors[:n_old]).partial_fit(new, movies.vectors[n_old:]).score(probe))

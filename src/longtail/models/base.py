@@ -13,6 +13,7 @@ their parameters; nested parameters are written ``part__param`` as in scikit-lea
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -143,6 +144,18 @@ class Recommender(ABC):
         self._partial_fit(new_interactions, vectors)
         self.n_items_ = new_interactions.n_items
         return self
+
+    def updated(self, new_interactions: Interactions, new_items: np.ndarray | None = None) -> Self:
+        """``partial_fit`` on a copy, this model untouched: what a service swaps in, so a request
+        scoring with this model never sees a half-applied update. The copy shares the fitted
+        arrays the update leaves alone (every ``_partial_fit`` replaces arrays, never writes into
+        them), so it costs what the update costs."""
+        self._check_fitted()
+        return self._detached().partial_fit(new_interactions, new_items)
+
+    def _detached(self) -> Self:
+        """A shallow copy whose attributes can be reassigned without touching this model."""
+        return copy.copy(self)
 
     def _text_dim(self) -> int | None:
         """The dimension of the item text vectors this model reads (None: it reads none)."""
@@ -298,6 +311,15 @@ class CompositeRecommender(Recommender):
 
     def _own_state(self) -> dict[str, np.ndarray]:
         return {}
+
+    def _detached(self) -> Self:
+        out = copy.copy(self)
+        out._use_parts({key: part._detached() for key, part in self.fitted_parts().items()})
+        return out
+
+    @abstractmethod
+    def _use_parts(self, fitted: dict[str, Recommender]) -> None:
+        """Make ``fitted`` (by the keys of ``parts``) this model's fitted parts."""
 
     def _text_dim(self) -> int | None:
         """The text dimension of the first part that reads text: the whole update is checked

@@ -95,6 +95,9 @@ class HybridRecommender(CompositeRecommender):
     def fitted_parts(self) -> dict[str, Recommender]:
         return {"cf": self.cf_, "semantic": self.semantic_}
 
+    def _use_parts(self, fitted: dict[str, Recommender]) -> None:
+        self.cf_, self.semantic_ = fitted["cf"], fitted["semantic"]
+
     def _check_params(self) -> None:
         if self.cf.needs_embeddings or not self.semantic.needs_embeddings:
             raise ConfigError(f"hybrid: cf={self.cf.name!r} must be a CF model, semantic={self.semantic.name!r} a text one")
@@ -235,4 +238,4 @@ class HybridRecommender(CompositeRecommender):
     def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:
         self.gate_ = PopularityGate.from_array(arrays["gate"])
         self.item_counts_ = arrays["item_counts"]
-        self.cf_, self.semantic_ = fitted["cf"], fitted["semantic"]
+        self._use_parts(fitted)
