@@ -10,7 +10,7 @@ from model_helpers import ALL_MODELS, fit, queries
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
-from longtail.models import MODELS, NotFittedError, Recommender, load_model, make_model, save_model
+from longtail.models import NotFittedError, Recommender, load_model, make_model, save_model
 from longtail.models import artifact as artifact_module
 
 CF_MODELS = ["itemknn", "als", "ease"]

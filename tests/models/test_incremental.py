@@ -12,7 +12,7 @@ from longtail.data.dataset import Dataset
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
-from longtail.models import load_model, make_model, save_model
+from longtail.models import load_model, save_model
 
 N_NEW = 40  # the slice's last items play the new ones: no event before the update
 
