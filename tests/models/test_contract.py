@@ -10,7 +10,7 @@ from model_helpers import ALL_MODELS, fit, queries
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
-from longtail.models import MODELS, NotFittedError, Recommender, load_model, make_model, save_model
+from longtail.models import NotFittedError, Recommender, load_model, make_model, save_model
 from longtail.models import artifact as artifact_module
 
 CF_MODELS = ["itemknn", "als", "ease"]
@@ -169,9 +169,3 @@ def test_popularity_partial_fit_moves_items_by_their_new_counts() -> None:
     assert after[0, 1:].tolist() == [i for i in before[0] if i != 19]  # the others keep their order
     assert last != 19 and after[0, -1] == last
     np.testing.assert_array_equal(model.score(everyone), make_model("pop").fit(data + new).score(everyone))
-
-
-@pytest.mark.parametrize("name", [name for name in MODELS if name != "pop"])
-def test_only_popularity_updates_incrementally(name: str) -> None:
-    with pytest.raises(NotImplementedError, match="fit"):
-        make_model(name).partial_fit(blocks())

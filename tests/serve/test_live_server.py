@@ -58,7 +58,9 @@ def test_posted_item_is_similar_and_recommendable_at_once(live: tuple[Server, Ke
         after = client.post("/recommend", json={"user_id": "fan", "k": 20}, headers=read).json()["items"]
         new = [i for i in after if i["item_id"] == "NEW-1"]
         assert "NEW-1" not in before and new, after
-        assert new[0]["source"] == "text" and new[0]["because"] == anchor_id and "new item" in new[0]["explanation"]
+        # the model (updated with the item's text: ``partial_fit``) leaves it unscored, the text fallback ranks it
+        assert new[0]["source"] == "text" and new[0]["because"] == anchor_id
+        assert "without interactions" in new[0]["explanation"]
 
 
 def test_event_changes_that_users_next_recommendations(live: tuple[Server, Keys, Path], bundle: Bundle) -> None:

@@ -4,7 +4,8 @@ For every registered model (and a fusion), ``longtail evaluate`` (no tuning: eve
 defaults) writes its test run file; an artifact fitted on the same training data (train+valid,
 ``longtail train --fit-on train_valid``) is served by a real ``longtail serve`` process; for 50 test
 users ``/recommend`` with k = 20 must return exactly the run file's items, in order. Then one event
-is posted and the served list must equal the library pipeline's list for the updated history.
+is posted and the served list must equal the library pipeline's list for the updated history, with
+the model updated by the library's ``partial_fit`` (``Recommender.updated``).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def _pipeline_list(artifact: Path, user_id: str, item_id: str) -> list[str]:
                            np.append(train.timestamps, 2_000_000_000), train.n_users, train.n_items)
     counts = updated.item_counts().astype(np.float32)
     fallback = TextFallback(**bundle.manifest["pipeline"]["fallback"])
-    pipeline = RankingPipeline(bundle.model, item_vectors=bundle.embeddings, fallback=fallback, popularity=counts)
+    event = Interactions(np.array([u], np.int32), np.array([item], np.int32), np.array([2_000_000_000]),
+                         train.n_users, train.n_items)
+    model = bundle.model.updated(event)
+    pipeline = RankingPipeline(model, item_vectors=bundle.embeddings, fallback=fallback, popularity=counts)
     ranked = pipeline.recommend(HistoryBatch.from_interactions(updated, [u]), K)
     return [bundle.item_ids[i] for i in ranked.items[0] if i >= 0]

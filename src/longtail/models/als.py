@@ -10,6 +10,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
 from longtail.models.explain import Explanation, top_evidence
+from longtail.models.incremental import grown, merged, pack_csr, touched, unpack_csr
 
 WEIGHTINGS = ("confidence", "bm25")
 BM25_K1, BM25_B = 100.0, 0.8  # implicit's bm25_weight defaults, as in its examples
@@ -80,10 +81,53 @@ class ALS(Recommender):
             )
             model.fit(self._weighted(X.csr), show_progress=False)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)  # for item updates
+        self.norm_mean_ = float(max(counts.mean(), 1e-12))
+        self.seen_ = sp.csr_matrix(X.csr, dtype=np.float32)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Derived state after the factors or the matrix changed."""
         self.factors64_ = None
         self.base_system_ = None
-        self.warm_ = X.item_counts() > 0
+        self.warm_ = np.diff(self.seen_.tocsc().indptr) > 0
         self.cold_items_ = np.flatnonzero(~self.warm_)
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """implicit's ``partial_fit_users`` then ``partial_fit_items``, on what changed: the
+        users with new events get the ALS user step, then the items with new events (new items
+        included, from zero) the item step against every user's factors. Items no event touched
+        keep theirs; BM25 lengths keep the fit's mean until the next refit."""
+        before = grown(self.seen_, max(self.seen_.shape[0], new.n_users), new.n_items)
+        after = merged(self.seen_, new)
+        users, items = touched(before, after)
+        n_old, f = self.item_factors_.shape
+        item_factors = np.zeros((new.n_items, f), np.float32)
+        item_factors[:n_old] = self.item_factors_
+        user_factors = np.zeros((after.shape[0], f), np.float32)
+        user_factors[: len(self.user_factors_)] = self.user_factors_
+        counts = np.asarray(after.sum(axis=0)).ravel()
+        norm = np.concatenate([self.item_norm_, (1.0 - BM25_B) + BM25_B * counts[n_old:] / self.norm_mean_])
+        trial = ALS(**self.get_params())  # the same model on the grown state: its user step, its weights
+        trial.n_items_, trial.item_factors_, trial.item_norm_ = new.n_items, item_factors, norm
+        user_factors[users] = trial._fold_in(after[users])
+        item_factors[items] = self._item_step(user_factors, trial._weighted(after).tocsc(), items)
+        self.item_factors_, self.user_factors_, self.item_norm_, self.seen_ = item_factors, user_factors, norm, after
+        self._refresh()
+
+    def _item_step(self, users: np.ndarray, weighted: sp.csc_matrix, items: np.ndarray) -> np.ndarray:
+        """The ALS item step ``(U^T U + U_i^T (C_i - I) U_i + reg I) y_i = U_i^T c_i`` for ``items``
+        (float64 solves, float32 out), ``U^T U`` over all users once."""
+        U = users.astype(np.float64)
+        base = U.T @ U + float(self.regularization) * np.eye(U.shape[1])
+        out = np.zeros((len(items), U.shape[1]), np.float32)
+        for row, item in enumerate(items):
+            start, stop = weighted.indptr[item], weighted.indptr[item + 1]
+            who = weighted.indices[start:stop]
+            conf = 1.0 + float(self.alpha) * weighted.data[start:stop].astype(np.float64)
+            Ui = U[who]
+            out[row] = np.linalg.solve(base + (Ui.T * (conf - 1.0)) @ Ui, Ui.T @ conf)
+        return out
 
     def _systems(self, history: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per row: (items, their factors Y_h, confidences c, A) of the ALS user step
@@ -138,12 +182,13 @@ class ALS(Recommender):
                 for j, item in enumerate(items)]
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"item_factors": self.item_factors_, "warm": self.warm_, "item_norm": self.item_norm_}
+        return {"item_factors": self.item_factors_, "item_norm": self.item_norm_, "user_factors": self.user_factors_,
+                "norm_mean": np.array([self.norm_mean_]), **pack_csr("seen", self.seen_)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
-        self.factors64_ = None
-        self.base_system_ = None
-        self.warm_ = arrays["warm"]
         self.item_norm_ = arrays["item_norm"]
-        self.cold_items_ = np.flatnonzero(~self.warm_)
+        self.user_factors_ = arrays["user_factors"]
+        self.norm_mean_ = float(arrays["norm_mean"][0])
+        self.seen_ = unpack_csr("seen", arrays, self.n_items_)
+        self._refresh()

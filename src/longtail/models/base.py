@@ -13,6 +13,7 @@ their parameters; nested parameters are written ``part__param`` as in scikit-lea
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -29,6 +30,7 @@ from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError, LongtailError
 from longtail.models.explain import Explanation
+from longtail.models.incremental import check_update
 
 __all__ = ["UNSCORED", "CompositeRecommender", "FitCache", "NotFittedError", "Recommender", "scored_mask"]
 
@@ -131,11 +133,37 @@ class Recommender(ABC):
     @abstractmethod
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None: ...
 
-    def partial_fit(self, new_interactions: Interactions) -> Self:
-        """Fold in new interactions without a full refit. Not every model can."""
-        raise NotImplementedError(
-            f"{self.name} cannot be updated incrementally yet; call fit() on all interactions"
-        )
+    def partial_fit(self, new_interactions: Interactions, new_items: np.ndarray | None = None) -> Self:
+        """Fold in ``new_interactions`` (the new positives only, in the fit's index space: new
+        users appended, item columns = the model's items then the new ones) and ``new_items``
+        ((m, d) unit text vectors of the m new items, in column order) without a full refit.
+        The whole update is checked first (``models.incremental.check_update``): a bad one
+        raises and changes nothing. What each model updates is in its ``_partial_fit``."""
+        self._check_fitted()
+        vectors = check_update(self.name, self.n_items_, new_interactions, new_items, self._text_dim())
+        self._partial_fit(new_interactions, vectors)
+        self.n_items_ = new_interactions.n_items
+        return self
+
+    def updated(self, new_interactions: Interactions, new_items: np.ndarray | None = None) -> Self:
+        """``partial_fit`` on a copy, this model untouched: what a service swaps in, so a request
+        scoring with this model never sees a half-applied update. The copy shares the fitted
+        arrays the update leaves alone (every ``_partial_fit`` replaces arrays, never writes into
+        them), so it costs what the update costs."""
+        self._check_fitted()
+        return self._detached().partial_fit(new_interactions, new_items)
+
+    def _detached(self) -> Self:
+        """A shallow copy whose attributes can be reassigned without touching this model."""
+        return copy.copy(self)
+
+    def _text_dim(self) -> int | None:
+        """The dimension of the item text vectors this model reads (None: it reads none)."""
+        return None
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Apply a checked update (``new`` already spans the new items' columns)."""
+        raise NotImplementedError(f"{self.name} cannot be updated incrementally; call fit() on all interactions")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
@@ -283,6 +311,26 @@ class CompositeRecommender(Recommender):
 
     def _own_state(self) -> dict[str, np.ndarray]:
         return {}
+
+    def _detached(self) -> Self:
+        out = copy.copy(self)
+        out._use_parts({key: part._detached() for key, part in self.fitted_parts().items()})
+        return out
+
+    @abstractmethod
+    def _use_parts(self, fitted: dict[str, Recommender]) -> None:
+        """Make ``fitted`` (by the keys of ``parts``) this model's fitted parts."""
+
+    def _text_dim(self) -> int | None:
+        """The text dimension of the first part that reads text: the whole update is checked
+        against it before any part changes."""
+        return next((d for part in self.fitted_parts().values() if (d := part._text_dim()) is not None), None)
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Every fitted part takes the update (parts that read no text only count the new items);
+        the composite's own learned state (a gate, fusion weights) is kept until the next refit."""
+        for part in self.fitted_parts().values():
+            part.partial_fit(new, new_items)
 
     def _proposals(self, query: HistoryBatch, items: list[int]) -> np.ndarray:
         """Every part's proposals."""

@@ -46,6 +46,11 @@ class EASE(Recommender):
         self.warm_items_ = warm.astype(np.int32)
         self.weights_ = weights.astype(np.float32)
 
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Users fold in for free (a score reads the query's history); new items stay unscored,
+        served through their text by the pipeline's fallback, until the next refit: the weights
+        are one dense inverse over the warm items, not worth updating per event."""
+
     def _score(self, queries: HistoryBatch) -> np.ndarray:
         scores = np.full((len(queries), self.n_items_), UNSCORED, dtype=np.float32)
         scores[:, self.warm_items_] = queries.csr()[:, self.warm_items_] @ self.weights_

@@ -163,6 +163,9 @@ class FusionRecommender(CompositeRecommender):
         return out
 
     def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:
+        self._use_parts(fitted)
+
+    def _use_parts(self, fitted: dict[str, Recommender]) -> None:
         self.parts_ = [fitted[key] for key in self.members]
 
     def set_part(self, key: str, part: Recommender) -> None:

@@ -36,35 +36,30 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import Recommender
 from longtail.models.explain import Explanation, top_evidence
+from longtail.models.incremental import grown, merged, pack_csr, replace_rows, touched, unpack_csr
 from longtail.models.itemknn import cosine_topk
 from longtail.text.index import VectorIndex
 
 EDGE_KINDS = ("semantic", "cooccurrence")
 
 
-def semantic_edges(vectors: np.ndarray, k: int) -> sp.csr_matrix:
+def semantic_edges(vectors: np.ndarray, k: int, first: int = 0) -> sp.csr_matrix:
     """Symmetric kNN graph of unit ``vectors`` (n, d): ``S[i, j] = cos(v_i, v_j)`` when ``j`` is among
     ``i``'s ``k`` nearest neighbours or ``i`` among ``j``'s; self-loops and non-positive cosines are
-    dropped. (n, n) float32 CSR."""
+    dropped. ``first``: only the edges of items ``first..`` (the new items of an update). (n, n)
+    float32 CSR."""
     n = len(vectors)
     if n < 2:
         return sp.csr_matrix((n, n), dtype=np.float32)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = VectorIndex(vectors.shape[1], "exact")
     index.add(np.arange(n), vectors)
-    ids, scores = index.search(vectors, min(k + 1, n))  # (n, k+1): usually self first
-    rows = np.broadcast_to(np.arange(n)[:, None], ids.shape)
+    ids, scores = index.search(vectors[first:], min(k + 1, n))  # (m, k+1): usually self first
+    rows = np.broadcast_to(np.arange(first, n)[:, None], ids.shape)
     keep = (ids >= 0) & (ids != rows) & (scores > 0)
     keep &= np.cumsum(keep, axis=1) <= k  # at most k neighbours besides self
     knn = sp.csr_matrix((scores[keep], (rows[keep], ids[keep])), shape=(n, n), dtype=np.float32)
     return knn.maximum(knn.T).tocsr()
-
-
-def cooccurrence_edges(X: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
-    """Symmetric top-``k`` graph of shrunk cosine co-counts between item columns of ``X`` (users x
-    items). (n_items, n_items) float32 CSR."""
-    top = cosine_topk(X, k, shrink)
-    return top.maximum(top.T).tocsr()
 
 
 def row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -144,11 +139,34 @@ class GraphRecommender(Recommender):
                               f"{self.semantic_weight}, {self.restart}")
 
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
-        self.semantic_ = semantic_edges(np.asarray(item_embeddings), int(self.k))
-        self.cooccurrence_ = cooccurrence_edges(X.csr, int(self.k), float(self.shrink))
+        self.item_vectors_ = np.ascontiguousarray(item_embeddings, dtype=np.float32)  # new items' edges
+        self.semantic_ = semantic_edges(self.item_vectors_, int(self.k))
+        self.seen_ = sp.csr_matrix(X.csr, dtype=np.float32)
+        self.top_ = cosine_topk(X.csr, int(self.k), float(self.shrink))  # per target; symmetrised below
+        self._build()
+
+    def _text_dim(self) -> int | None:
+        return int(self.item_vectors_.shape[1])
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """New edges: a new item's ``k`` nearest texts (both ways), and the co-occurrence lists of
+        every item in the history of a user with new events (``itemknn``'s rule); the walk runs
+        on the rebuilt transition matrix."""
+        n = new.n_items
+        if new_items is not None:
+            vectors = np.concatenate([self.item_vectors_, np.asarray(new_items, np.float32)])
+            self.semantic_ = grown(self.semantic_, n, n).maximum(semantic_edges(vectors, int(self.k), first=len(self.item_vectors_)))
+            self.item_vectors_ = vectors
+        after = merged(self.seen_, new)
+        users, _ = touched(grown(self.seen_, after.shape[0], n), after)
+        items = np.unique(after[users].indices)
+        fresh = cosine_topk(after, int(self.k), float(self.shrink), columns=items)  # (n, len(items))
+        self.top_ = replace_rows(sp.csr_matrix(grown(self.top_, n, n).T), items, sp.csr_matrix(fresh.T)).T.tocsr()
+        self.seen_ = after
         self._build()
 
     def _build(self) -> None:
+        self.cooccurrence_ = self.top_.maximum(self.top_.T).tocsr()
         self.transition_ = transition_matrix(self.semantic_, self.cooccurrence_, float(self.semantic_weight))
         in_degree = np.asarray(self.transition_.sum(axis=0)).ravel()  # (n_items,)
         penalty = np.power(np.maximum(in_degree, 1e-6), -float(self.beta))
@@ -195,17 +213,11 @@ class GraphRecommender(Recommender):
 
     # -- persistence --------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for kind, matrix in zip(EDGE_KINDS, (self.semantic_, self.cooccurrence_), strict=True):
-            out |= {f"{kind}.data": matrix.data, f"{kind}.indices": matrix.indices,
-                    f"{kind}.indptr": matrix.indptr}
-        return out
+        return {**pack_csr("semantic", self.semantic_), **pack_csr("top", self.top_), **pack_csr("seen", self.seen_),
+                "item_vectors": self.item_vectors_}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         n = self.n_items_
-        self.semantic_, self.cooccurrence_ = (
-            sp.csr_matrix((arrays[f"{kind}.data"], arrays[f"{kind}.indices"], arrays[f"{kind}.indptr"]),
-                          shape=(n, n))
-            for kind in EDGE_KINDS
-        )
+        self.semantic_, self.top_, self.seen_ = (unpack_csr(key, arrays, n) for key in ("semantic", "top", "seen"))
+        self.item_vectors_ = arrays["item_vectors"]
         self._build()

@@ -95,6 +95,9 @@ class HybridRecommender(CompositeRecommender):
     def fitted_parts(self) -> dict[str, Recommender]:
         return {"cf": self.cf_, "semantic": self.semantic_}
 
+    def _use_parts(self, fitted: dict[str, Recommender]) -> None:
+        self.cf_, self.semantic_ = fitted["cf"], fitted["semantic"]
+
     def _check_params(self) -> None:
         if self.cf.needs_embeddings or not self.semantic.needs_embeddings:
             raise ConfigError(f"hybrid: cf={self.cf.name!r} must be a CF model, semantic={self.semantic.name!r} a text one")
@@ -182,6 +185,14 @@ class HybridRecommender(CompositeRecommender):
         self.semantic_ = self._fit_part(self.semantic, X, item_embeddings, cache)
         self.item_counts_ = X.item_counts()
 
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Both parts take the update; the gate is kept and reads the new popularity (a new item
+        is cold to it, and leaves the cold bucket with its first events)."""
+        super()._partial_fit(new, new_items)
+        counts = np.zeros(new.n_items, np.int64)
+        counts[: len(self.item_counts_)] = self.item_counts_
+        self.item_counts_ = counts + new.item_counts()
+
     def _score(self, queries: HistoryBatch) -> np.ndarray:
         inputs = self._inputs(self.cf_, self.semantic_, self.item_counts_, queries)
         with torch.no_grad():
@@ -227,4 +238,4 @@ class HybridRecommender(CompositeRecommender):
     def _set_own_state(self, fitted: dict[str, Recommender], arrays: dict[str, np.ndarray]) -> None:
         self.gate_ = PopularityGate.from_array(arrays["gate"])
         self.item_counts_ = arrays["item_counts"]
-        self.cf_, self.semantic_ = fitted["cf"], fitted["semantic"]
+        self._use_parts(fitted)

@@ -217,7 +217,19 @@ class NeuralRecommender(SemanticBase):
                 optimizer.step()
         with torch.no_grad():
             self.item_factors_ = items_tower().cpu().numpy()  # (n_items + 1, dim), padding last
+            self.projection_ = items_tower.projection.weight.cpu().numpy()  # (dim, d_text): new items' vectors
         self.user_tower_ = users_tower.cpu().eval()
+
+    def _text_dim(self) -> int | None:
+        return int(self.projection_.shape[1])
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """New items through the text tower (``W t``, no residual: what a cold item gets); users
+        need nothing (the tower reads each query's history). Items keep their residuals, and an
+        item that was cold keeps its text-only vector, until the next refit."""
+        if new_items is not None:
+            added = np.asarray(new_items, np.float32) @ self.projection_.T  # (m, dim)
+            self.item_factors_ = np.concatenate([self.item_factors_[:-1], added, self.item_factors_[-1:]])
 
     def _new_user_tower(self) -> UserTower | SequenceTower:
         """``attention`` (order-free pooling with a recency bias) or ``transformer`` (positions)."""
@@ -294,10 +306,11 @@ class NeuralRecommender(SemanticBase):
 
     def _state(self) -> dict[str, np.ndarray]:
         tower = {f"user_tower.{k}": v.numpy() for k, v in self.user_tower_.state_dict().items()}
-        return {"item_factors": self.item_factors_, **tower}
+        return {"item_factors": self.item_factors_, "projection": self.projection_, **tower}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
+        self.projection_ = arrays["projection"]
         tower = self._new_user_tower()
         prefix = "user_tower."
         tower.load_state_dict({k[len(prefix):]: torch.from_numpy(np.array(v))

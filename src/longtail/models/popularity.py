@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
-from longtail.errors import ConfigError
 from longtail.models.base import Recommender
 from longtail.models.explain import Explanation
 
@@ -28,14 +27,11 @@ class Popularity(Recommender):
     def _explain_row(self, query: HistoryBatch, item: int) -> Explanation:
         return Explanation(item, "popular", self.name, detail={"count": float(self.counts_[item])})
 
-    def partial_fit(self, new_interactions: Interactions) -> Popularity:
-        """Counts simply add up."""
-        self._check_fitted()
-        if new_interactions.n_items != self.n_items_:
-            raise ConfigError(f"pop: new interactions have {new_interactions.n_items} item columns, "
-                              f"the model {self.n_items_}; refit with the new catalogue")
-        self.counts_ = self.counts_ + new_interactions.item_counts().astype(np.float32)
-        return self
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """Counts simply add up; a new item starts at its new events."""
+        counts = np.zeros(new.n_items, np.float32)
+        counts[: len(self.counts_)] = self.counts_
+        self.counts_ = counts + new.item_counts().astype(np.float32)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts_}

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
-from longtail.models.itemknn import SimilarityRecommender
+from longtail.models.itemknn import SimilarityRecommender, rows_topk
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -28,32 +28,32 @@ def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return out
 
 
-def rp3beta_similarity(X: sp.csr_matrix, alpha: float, beta: float, k: int, block: int = 512) -> sp.csr_matrix:
+def rp3beta_similarity(X: sp.csr_matrix, alpha: float, beta: float, k: int, block: int = 512,
+                       sources: np.ndarray | None = None) -> sp.csr_matrix:
     """The RP3beta item-item matrix (items x items, float32 CSR) of the users x items ``X``
-    (read as binary). Computed ``block`` source items at a time, so memory stays at
+    (read as binary); ``sources``: only those items' rows, (len(sources), n_items), what
+    ``partial_fit`` rebuilds. Computed ``block`` source items at a time, so memory stays at
     (block x n_items) floats whatever the catalogue."""
     binary = sp.csr_matrix(X, dtype=np.float64)
     binary.data[:] = 1.0
     n_items = binary.shape[1]
+    sources = np.arange(n_items) if sources is None else np.asarray(sources, np.int64)
     p_ui = _row_normalised(binary, alpha)  # (n_users, n_items)
     p_iu = _row_normalised(sp.csr_matrix(binary.T), alpha)  # (n_items, n_users)
     popularity = np.asarray(binary.sum(axis=0)).ravel()
     damping = np.zeros(n_items)
     damping[popularity > 0] = popularity[popularity > 0] ** -beta  # items never seen are never reached
-    k = min(int(k), n_items)
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
-        walk = (p_iu[start:stop] @ p_ui).toarray() * damping[None, :]  # (b, n_items)
-        walk[np.arange(stop - start), np.arange(start, stop)] = 0.0  # no self-loops
-        top = np.argpartition(-walk, k - 1, axis=1)[:, :k]  # (b, k) item indices
-        values = np.take_along_axis(walk, top, axis=1)
-        keep = values > 0
-        rows.append(np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[keep])
-        cols.append(top[keep])
-        vals.append(values[keep])
+    rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for start in range(0, len(sources), block):
+        chunk = sources[start : start + block]
+        walk = (p_iu[chunk] @ p_ui).toarray() * damping[None, :]  # (b, n_items)
+        walk[np.arange(len(chunk)), chunk] = 0.0  # no self-loops
+        r, c, v = rows_topk(walk, int(k), start)
+        rows.append(r)
+        cols.append(c)
+        vals.append(v)
     W = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(n_items, n_items))
+                      shape=(len(sources), n_items))
     sums = np.asarray(W.sum(axis=1)).ravel()
     W = sp.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ W
     return sp.csr_matrix(W, dtype=np.float32)
@@ -86,5 +86,10 @@ class RP3beta(SimilarityRecommender):
                               f"k={self.k}, alpha={self.alpha}, beta={self.beta}")
 
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
+        self.seen_ = sp.csr_matrix(X.csr, dtype=np.float32)
         self.similarity_ = rp3beta_similarity(X.csr, float(self.alpha), float(self.beta), int(self.k))
         self.warm_ = X.item_counts() > 0
+
+    def _lists(self, matrix: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
+        """The walk's rows of ``items`` (exact: the walk has no catalogue-wide constant)."""
+        return rp3beta_similarity(matrix, float(self.alpha), float(self.beta), int(self.k), sources=items)

@@ -110,6 +110,14 @@ class SemanticBase(Recommender):
     def _fit(self, X: Interactions, item_embeddings: np.ndarray | None) -> None:
         self.item_vectors_ = unit_rows(item_embeddings, self.name)  # cosine = dot product
 
+    def _text_dim(self) -> int | None:
+        return int(self.item_vectors_.shape[1])
+
+    def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
+        """New items are indexed by their text; new events need nothing (the next query carries them)."""
+        if new_items is not None:
+            self.item_vectors_ = np.concatenate([self.item_vectors_, unit_rows(new_items, self.name)])
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_vectors": self.item_vectors_}
 

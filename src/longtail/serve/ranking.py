@@ -1,8 +1,9 @@
 """Answers from the live state, all through ``longtail.pipeline.RankingPipeline``: the service
 ranks exactly as ``longtail evaluate`` measures. What is live: the user's history (training
 positives + posted events, ordered by time), the catalogue (posted items join it with their text
-vectors; the model cannot score them, the artifact's text fallback does), and item popularity
-(lists for users without history).
+vectors), the model (updated with every posted event and item through the library's
+``partial_fit``, see ``serve.state``; items it leaves unscored get the artifact's text fallback),
+and item popularity (lists for users without history).
 
 Re-ranking (``rerank``/``diversity``) runs in the same pipeline over the best ``RERANK_POOL``
 candidates; item groups for calibration/xQuAD are the artifact's head/tail buckets, with posted

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from longtail.data.buckets import popularity_buckets
+from longtail.data.interactions import Interactions
 from longtail.errors import LongtailError
 from longtail.models.artifact import ArtifactError, one_line
 from longtail.pipeline import RowCache, TextFallback
@@ -43,6 +44,7 @@ class LiveState:
         self.last_item_seq = 0
         self.events_skipped = 0
         self.items_skipped = 0
+        self.model_updates = 0  # partial_fit updates since the artifact
         # head / tail / cold per artifact item, for the calibration and xQuAD re-rankers
         self.buckets = popularity_buckets(bundle.popularity)
         # the text fallback chosen for this model on valid (``longtail evaluate``), stored by ``train``
@@ -100,8 +102,8 @@ class LiveState:
                 ordered = same + other
                 vectors = np.concatenate([np.stack([r.embedding for r in same]).reshape(-1, self.catalogue.dim),
                                           again[:len(other)]])
-                self.catalogue.add([r.item_id for r in ordered], [r.title for r in ordered],
-                                   [r.text for r in ordered], vectors.astype(np.float32))
+                self._index_items([r.item_id for r in ordered], [r.title for r in ordered],
+                                  [r.text for r in ordered], vectors.astype(np.float32))
             if rows:
                 self.last_item_seq = max(self.last_item_seq, rows[-1].seq)
         for batch in store.events_since(self.last_event_seq):
@@ -113,6 +115,7 @@ class LiveState:
         """Apply committed events in order; returns how many were applied (events on items this
         catalogue does not have, e.g. dropped by a newer artifact, are skipped and counted)."""
         applied = 0
+        positives: list[tuple[int, int, int]] = []  # (user, item, ts) new to the histories
         with self.lock:
             catalogue, histories = self.catalogue, self.histories
             for seq, user_id, item_id, t in zip(seqs, user_ids, item_ids, ts, strict=True):
@@ -123,14 +126,34 @@ class LiveState:
                 if item is None:
                     self.events_skipped += 1
                     continue
-                if histories.add(histories.ensure_user(user_id), item, int(t)):
+                u = histories.ensure_user(user_id)
+                if histories.add(u, item, int(t)):
                     catalogue.popularity[item] += 1
+                    positives.append((u, item, int(t)))
                 applied += 1
+            if positives:
+                self._update_model(positives)
         return applied
 
     def add_items(self, seqs: list[int], ids: list[str], titles: list[str], texts: list[str],
                   vectors: np.ndarray) -> np.ndarray:
         with self.lock:
-            new = self.catalogue.add(ids, titles, texts, vectors)
+            new = self._index_items(ids, titles, texts, vectors)
             self.last_item_seq = max(self.last_item_seq, max(seqs, default=0))
         return new
+
+    # -- the model follows (``Recommender.updated``: the library's ``partial_fit``) -------------
+    def _index_items(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """New items join the catalogue and the model (by their text), under the lock."""
+        new = self.catalogue.add(ids, titles, texts, vectors)
+        self._update_model([], vectors)
+        return new
+
+    def _update_model(self, positives: list[tuple[int, int, int]], vectors: np.ndarray | None = None) -> None:
+        """Swap in the model updated with ``positives`` and the new items' ``vectors``: requests
+        that hold the previous model finish with it (``updated`` copies, never writes into it)."""
+        rows = np.asarray(positives, np.int64).reshape(-1, 3)
+        new = Interactions(rows[:, 0].astype(np.int32), rows[:, 1].astype(np.int32), rows[:, 2],
+                           len(self.histories), len(self.catalogue))
+        self.model = self.model.updated(new, vectors)
+        self.model_updates += 1
