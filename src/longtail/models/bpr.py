@@ -42,7 +42,6 @@ from longtail.models.incremental import merged, pack_csr, unpack_csr
 FOLD_NEGATIVES = 256  # negatives per folded-in user, each paired with every positive
 FOLD_STEPS = 50  # gradient steps of the fold-in
 FOLD_EVENTS = 32768  # history events folded in at once (memory: this x FOLD_NEGATIVES floats)
-UPDATE_USERS = 64  # users drawn (by activity) whose positives face the updated items as negatives
 
 
 class BPR(Recommender):
@@ -91,29 +90,32 @@ class BPR(Recommender):
         self.item_counts_ = X.item_counts().astype(np.float64)
         self.warm_ = self.item_counts_ > 0
         self.seen_ = sp.csr_matrix(X.csr, dtype=np.float32)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)  # (n_users, f + 1), last = 1
 
     def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
-        """SGD on the items with new events, users fixed (folded in from their whole history), as
-        implicit's epochs see such an item: as the positive of each of its new events against a
-        negative drawn by popularity, and as often as the negative of a random interaction of
-        ``UPDATE_USERS`` users drawn by activity (in implicit's sampling an item is drawn as a
-        negative in proportion to its count). ``iterations`` passes at the fit's learning rate;
-        new items start at zero; other items keep their factors."""
+        """SGD on the items with new events, as implicit's epochs see such an item: as the positive
+        of each of its new events (the user folded in from their whole history) against a negative
+        drawn by popularity, and as often as the negative of a random interaction of a user drawn
+        by activity (implicit draws an item as a negative in proportion to its count), that user's
+        factors from the fit. ``iterations`` passes at the fit's learning rate, users fixed; new
+        items start at zero; other items keep their factors; updated users keep their new factors."""
         seen = merged(self.seen_, new)
         counts = np.zeros(new.n_items)
         counts[: len(self.item_counts_)] = self.item_counts_
         counts += new.item_counts()
         factors = np.zeros((new.n_items, self.item_factors_.shape[1]), np.float32)
         factors[: len(self.item_factors_)] = self.item_factors_
-        trial = BPR(**self.get_params())  # the grown state, to fold users in with
+        trial = BPR(**self.get_params())  # the grown state, to fold the updated users in with
         trial.n_items_, trial.item_factors_, trial.item_counts_, trial.warm_ = new.n_items, factors, counts, counts > 0
+        users = np.unique(new.users)
+        folded, _, _ = trial.fold_in(HistoryBatch.from_lists([seen[u].indices for u in users], new.n_items))
+        U = np.zeros((max(len(self.user_factors_), new.n_users), factors.shape[1]), np.float32)
+        U[: len(self.user_factors_)] = self.user_factors_
+        U[users, :-1], U[users, -1] = folded, 1.0  # bias slot fixed at 1
         rng = np.random.default_rng(int(self.seed))
         activity = np.diff(seen.indptr).astype(np.float64)
-        pool = np.unique(rng.choice(len(activity), UPDATE_USERS, p=activity / activity.sum()))
-        users = np.union1d(np.unique(new.users), pool)
-        folded, _, _ = trial.fold_in(HistoryBatch.from_lists([seen[u].indices for u in users], new.n_items))
-        U = np.concatenate([folded, np.ones((len(folded), 1), np.float32)], axis=1)  # bias slot fixed at 1
-        mine = np.searchsorted(users, new.users)  # each new event's user row
+        activity[U[:, -1] == 0] = 0.0  # the negatives' side: users with factors (fitted or just folded in)
+        mine = new.users
         lr, reg = float(self.learning_rate), float(self.regularization)
         popularity = counts / counts.sum()
         for _ in range(int(self.iterations)):
@@ -123,15 +125,16 @@ class BPR(Recommender):
             margin = np.einsum("mf,mf->m", U[mine], factors[new.items] - factors[negatives])
             step = np.where(ok, lr * expit(-margin), 0.0).astype(np.float32)[:, None]
             # the same items as negatives of random users' positives
-            other = np.searchsorted(users, rng.choice(pool, len(mine)))
-            start, length = seen.indptr[users[other]], activity[users[other]].astype(np.int64)
+            other = rng.choice(len(activity), len(mine), p=activity / activity.sum())  # users by activity
+            start, length = seen.indptr[other], np.diff(seen.indptr)[other]
             theirs = seen.indices[start + (rng.random(len(other)) * length).astype(np.int64)]  # a random positive each
-            ok_other = np.asarray(seen[users[other], new.items]).ravel() == 0
+            ok_other = np.asarray(seen[other, new.items]).ravel() == 0
             margin_other = np.einsum("mf,mf->m", U[other], factors[theirs] - factors[new.items])
             step_other = np.where(ok_other, lr * expit(-margin_other), 0.0).astype(np.float32)[:, None]
             update = step * U[mine] - step_other * U[other] - 2 * lr * reg * factors[new.items]
             np.add.at(factors, new.items, update)
         self.item_factors_, self.item_counts_, self.warm_, self.seen_ = factors, counts, counts > 0, seen
+        self.user_factors_ = U
 
     # -- fold-in ------------------------------------------------------------------------------
     def _negatives(self, history: np.ndarray) -> np.ndarray:
@@ -217,10 +220,12 @@ class BPR(Recommender):
                 for j, item in enumerate(items)]
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"item_factors": self.item_factors_, "item_counts": self.item_counts_, **pack_csr("seen", self.seen_)}
+        return {"item_factors": self.item_factors_, "item_counts": self.item_counts_, "user_factors": self.user_factors_,
+                **pack_csr("seen", self.seen_)}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_factors_ = arrays["item_factors"]
         self.item_counts_ = arrays["item_counts"]
         self.warm_ = self.item_counts_ > 0
         self.seen_ = unpack_csr("seen", arrays, self.n_items_)
+        self.user_factors_ = arrays["user_factors"]
