@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from serve_helpers import Keys, Server
 from slices import popular_slice
 
+from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, save_bundle, train_bundle
 from longtail.serve.keys import create_key
 from longtail.serve.store import open_store
@@ -57,6 +59,13 @@ def pop_bundle(serve_env: dict[str, str], dataset_dir: Path) -> Bundle:
 @pytest.fixture
 def artifact(tmp_path: Path, bundle: Bundle) -> Path:
     return save_bundle(bundle, tmp_path / "model")
+
+
+@pytest.fixture
+def client(artifact: Path, keys: Keys) -> Iterator[TestClient]:
+    """The app in process (Starlette's TestClient) on ``artifact`` and the test's store."""
+    with TestClient(create_app(artifact, keys.url), raise_server_exceptions=False) as c:
+        yield c
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

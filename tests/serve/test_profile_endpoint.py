@@ -3,7 +3,6 @@ artifact keeps the catalogue's categories for it; posted items are listed but le
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,7 @@ from fastapi.testclient import TestClient
 from serve_helpers import Keys
 
 from longtail.profile import ProfileContext, profile_user
-from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, load_bundle
-
-
-@pytest.fixture
-def client(artifact: Path, keys: Keys) -> Iterator[TestClient]:
-    with TestClient(create_app(artifact, keys.url), raise_server_exceptions=False) as c:
-        yield c
 
 
 def test_portrait_is_the_librarys_profile_of_the_live_history(client: TestClient, keys: Keys, artifact: Path,

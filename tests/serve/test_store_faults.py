@@ -90,12 +90,6 @@ def events_for(bundle: Bundle, prefix: str, n: int) -> list[dict]:
              "timestamp": 1_700_000_000 + i, "event_id": f"{prefix}-{i}"} for i in range(n)]
 
 
-@pytest.fixture
-def client(artifact: Path, keys: Keys) -> Iterator[TestClient]:
-    with TestClient(create_app(artifact, keys.url), raise_server_exceptions=False) as c:
-        yield c
-
-
 # -- 1. an unwritable store is refused at start ----------------------------------------------------
 def test_store_that_cannot_be_written_is_refused_at_open(tmp_path: Path) -> None:
     db = tmp_path / "service.db"

@@ -4,7 +4,7 @@ and ids that must round-trip through one URL path segment (``/users/{id}/profile
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,14 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from serve_helpers import Keys, Server
 
-from longtail.serve import create_app
 from longtail.serve.bundle import Bundle
-
-
-@pytest.fixture
-def client(artifact: Path, keys: Keys) -> Iterator[TestClient]:
-    with TestClient(create_app(artifact, keys.url), raise_server_exceptions=False) as c:
-        yield c
 
 
 def refused(response, field: str) -> bool:  # noqa: ANN001

@@ -78,6 +78,7 @@ def serve(
     body_timeout: Annotated[float, typer.Option(help="A body must arrive whole within this many s (408).")] = 20.0,
     keep_alive: Annotated[float, typer.Option(help="Close an idle keep-alive connection after this many s.")] = 5.0,
     watch: Annotated[Optional[float], typer.Option(help="Poll the artifact link every N s; swap in new versions.")] = None,
+    refit_every: Annotated[Optional[int], typer.Option(help="Refit in the background after N new events; swap it in.")] = None,
     log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
 ) -> None:
     """Run the HTTP service (one process: the live state lives in it); every connection is bounded."""
@@ -87,7 +88,7 @@ def serve(
     limits = Limits(header_bytes=max_header_bytes, header_timeout_s=header_timeout, keep_alive_s=keep_alive,
                     body_bytes=max_body_bytes, body_timeout_s=body_timeout)
     application = create_app(artifact, store, max_body_bytes=limits.body_bytes, body_timeout_s=limits.body_timeout_s,
-                             watch_s=watch)
+                             watch_s=watch, refit_every=refit_every)
     console.print(f"serving {artifact} on http://{host}:{port} (limits: head {limits.header_bytes} B / "
                   f"{limits.header_timeout_s:g} s, body {limits.body_bytes} B / {limits.body_timeout_s:g} s, "
                   f"keep-alive {limits.keep_alive_s:g} s)")

@@ -82,6 +82,16 @@ class Histories:
         extra[item] = int(ts)
         return True
 
+    def positives(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Every positive, the artifact's then the events': (users, items, ts, weights or None;
+        events weigh 1). A refit's training data; the caller holds ``lock``."""
+        users = np.repeat(np.arange(self.n_model_users), np.diff(self._indptr))
+        extra = [(u, i, t) for u, items in self._extra.items() for i, t in items.items()]
+        rows = np.asarray(extra, np.int64).reshape(-1, 3)
+        weights = None if self._weights is None else np.concatenate([self._weights, np.ones(len(rows), np.float32)])
+        return (np.concatenate([users, rows[:, 0]]), np.concatenate([self._items, rows[:, 1]]),
+                np.concatenate([self._ts, rows[:, 2]]), weights)
+
     def history(self, u: int | None) -> History:
         """Train positives then events, each by (timestamp, item): oldest first."""
         if u is None:

@@ -25,7 +25,7 @@ import numpy as np
 from anyio import CapacityLimiter
 
 from longtail.errors import LongtailError
-from longtail.models.artifact import ArtifactError
+from longtail.models.artifact import ArtifactError, one_line
 from longtail.serve.keys import KeyChecker
 from longtail.serve.metrics import Metrics
 from longtail.serve.schemas import EventIn, ItemIn
@@ -81,12 +81,15 @@ def _why_unloadable(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class ServiceConfig:
     """Settings of one service process. ``watch_s``: poll the artifact link every that many
-    seconds and swap in a new version (None: only ``POST /admin/reload``)."""
+    seconds and swap in a new version (None: only ``POST /admin/reload``). ``refit_every``: after
+    that many events applied since the served artifact, refit it in the background
+    (``serve.refit``), write the result as a new version and swap it in."""
 
     artifact: Path
     store: str
     max_body_bytes: int = 1 << 20
     watch_s: float | None = None
+    refit_every: int | None = None  # refit in the background after this many new events (None: never)
 
 
 class Service:
@@ -120,6 +123,9 @@ class Service:
         self._poll_error: str | None = None
         self._follower: threading.Thread | None = None
         self._follow_error: str | None = None
+        self._refitter: threading.Thread | None = None
+        self._refit_lock = threading.Lock()
+        self.refits = 0
 
     # -- encoding new items -------------------------------------------------------------------
     def encoder_for(self, state: LiveState) -> TextEncoder:
@@ -182,7 +188,42 @@ class Service:
             elif kept:
                 self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
                                         [r.item_id for _, r in kept], [r.ts for _, r in kept])
+        self._maybe_refit()
         return len(kept), len(rows) - len(kept), (kept[-1][0] if kept else None)
+
+    # -- background refit ---------------------------------------------------------------------
+    def _maybe_refit(self) -> None:
+        """Start a background refit when ``refit_every`` events were applied since the artifact
+        (one at a time; requests keep being served by the current state meanwhile)."""
+        every = self.config.refit_every
+        through = int(self.state.bundle.manifest.get("through", {}).get("event_seq", 0))
+        if every is None or self.state.last_event_seq - through < every:
+            return
+        with self._refit_lock:
+            if self._refitter is not None and self._refitter.is_alive():
+                return
+            self._refitter = threading.Thread(target=self._refit_quietly, name="refit", daemon=True)
+            self._refitter.start()
+
+    def _refit_quietly(self) -> None:
+        try:
+            self.refit_now()
+        except Exception as exc:  # the current state keeps serving; the next events try again
+            logger.error("background refit failed (%s); still serving %s", one_line(exc), self.state.bundle.version)
+
+    def refit_now(self) -> str:
+        """Fit the live state's data from scratch, save it as a new artifact version and swap it in
+        (``reload``); returns the new version. Writes go on during the fit: the reload replays
+        the store after the sequence numbers the new version contains."""
+        from longtail.serve.bundle import save_bundle
+        from longtail.serve.refit import refit, snapshot
+
+        with self.write_lock, self.state.lock:
+            data = snapshot(self.state)
+        save_bundle(refit(data), self.config.artifact)
+        _, version, _ = self.reload(force=False)
+        self.refits += 1
+        return version
 
     def _unknown_items(self, events: list[EventIn]) -> list[str]:
         catalogue = self.state.catalogue
@@ -322,6 +363,9 @@ class Service:
             "longtail_events_stored": ("Events committed to the store.", self.events_stored),
             "longtail_events_skipped": ("Stored events on items the current artifact lacks.", state.events_skipped),
             "longtail_artifact_reloads_total": ("Artifact swaps since start.", self.reloads),
+            "longtail_refits_total": ("Background refits since start.", self.refits),
+            "longtail_model_updates": ("partial_fit updates of the served model since its artifact.",
+                                       state.model_updates),
             "longtail_uptime_seconds": ("Seconds since the service started.", time.time() - self.started),
         }
 

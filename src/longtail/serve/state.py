@@ -40,8 +40,10 @@ class LiveState:
                                    bundle.popularity)
         self.histories = Histories(bundle.user_ids, bundle.train)
         self.lock = self.histories.lock
-        self.last_event_seq = 0
-        self.last_item_seq = 0
+        # a refit artifact already holds the store's writes up to these (``serve.refit``)
+        through = bundle.manifest.get("through", {})
+        self.last_event_seq = int(through.get("event_seq", 0))
+        self.last_item_seq = int(through.get("item_seq", 0))
         self.events_skipped = 0
         self.items_skipped = 0
         self.model_updates = 0  # partial_fit updates since the artifact
