@@ -125,6 +125,7 @@ class Service:
         self._follow_error: str | None = None
         self._refitter: threading.Thread | None = None
         self._refit_lock = threading.Lock()
+        self._refit_failed_at = 0  # last_event_seq when a background refit last failed
         self.refits = 0
 
     # -- encoding new items -------------------------------------------------------------------
@@ -197,8 +198,8 @@ class Service:
         (one at a time; requests keep being served by the current state meanwhile)."""
         every = self.config.refit_every
         through = int(self.state.bundle.manifest.get("through", {}).get("event_seq", 0))
-        if every is None or self.state.last_event_seq - through < every:
-            return
+        if every is None or self.state.last_event_seq - max(through, self._refit_failed_at) < every:
+            return  # (after a failure: another ``every`` events before the next try)
         with self._refit_lock:
             if self._refitter is not None and self._refitter.is_alive():
                 return
@@ -208,7 +209,8 @@ class Service:
     def _refit_quietly(self) -> None:
         try:
             self.refit_now()
-        except Exception as exc:  # the current state keeps serving; the next events try again
+        except Exception as exc:  # the current state keeps serving; ``refit_every`` events later, again
+            self._refit_failed_at = self.state.last_event_seq
             logger.error("background refit failed (%s); still serving %s", one_line(exc), self.state.bundle.version)
 
     def refit_now(self) -> str:
