@@ -115,3 +115,22 @@ def test_updated_leaves_the_model_it_copies_untouched(name: str, movies: MovieSl
     assert model.n_items_ == n_old and fresh.n_items_ == movies.X.n_items
     np.testing.assert_array_equal(fresh.score(probe),
                                   fit(name, old, movies.vectors[:n_old]).partial_fit(new, movies.vectors[n_old:]).score(probe))
+
+
+@pytest.mark.parametrize("weighting", ["cosine", "tfidf", "bm25"])
+def test_item_weights_are_implicits_with_the_constants_made_explicit(weighting: str, movies: MovieSlice) -> None:
+    """``itemknn.item_weights`` (the fit's constants kept for updates) equals implicit's own
+    ``normalize`` / ``tfidf_weight`` / ``bm25_weight`` when the constants are the matrix's."""
+    import scipy.sparse as sp
+    from implicit.nearest_neighbours import bm25_weight, normalize, tfidf_weight
+
+    from longtail.models.itemknn import BM25_B, BM25_K1, item_weights
+
+    X = movies.X.csr
+    items = sp.csr_matrix(X, dtype=np.float64).T
+    reference = {"cosine": lambda: normalize(items), "tfidf": lambda: normalize(tfidf_weight(items)),
+                 "bm25": lambda: bm25_weight(items, BM25_K1, BM25_B)}[weighting]()
+    ours = item_weights(X, weighting)
+    assert abs(ours - sp.csr_matrix(reference.T)).max() < 1e-12
+    n, mean = X.shape[1], X.nnz / X.shape[1]  # what ItemKNN keeps from its fit
+    assert abs(item_weights(X, weighting, n_items=n, mean_length=mean) - ours).max() < 1e-12

@@ -191,7 +191,7 @@ class ItemKNN(SimilarityRecommender):
         self.warm_ = X.item_counts() > 0
         self.seen_ = sp.csr_matrix(X.csr, dtype=np.float32)
         # the weighting's catalogue-wide constants, kept for updates (``item_weights``)
-        self.constants_ = np.array([X.n_items, self.seen_.sum() / max(X.n_items, 1)], np.float64)
+        self.constants_ = np.array([X.n_items, self.seen_.nnz / max(X.n_items, 1)], np.float64)  # binary: length = nnz
         if self.weighting == "shrunk-cosine":
             self.similarity_ = cosine_topk(X.csr, int(self.k), float(self.shrink))
             return
