@@ -10,7 +10,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
 from longtail.models.explain import Explanation, top_evidence
-from longtail.models.incremental import grown, merged, pack_csr, touched, unpack_csr
+from longtail.models.incremental import absorb, pack_csr, unpack_csr
 
 WEIGHTINGS = ("confidence", "bm25")
 BM25_K1, BM25_B = 100.0, 0.8  # implicit's bm25_weight defaults, as in its examples
@@ -98,21 +98,19 @@ class ALS(Recommender):
         users with new events get the ALS user step, then the items with new events (new items
         included, from zero) the item step against every user's factors. Items no event touched
         keep theirs; BM25 lengths keep the fit's mean until the next refit."""
-        before = grown(self.seen_, max(self.seen_.shape[0], new.n_users), new.n_items)
-        after = merged(self.seen_, new)
-        users, items = touched(before, after)
+        after, users, items = absorb(self.seen_, new)
         n_old, f = self.item_factors_.shape
-        item_factors = np.zeros((new.n_items, f), np.float32)
+        item_factors = np.zeros((new.n_items, f), np.float32)  # new arrays: an ``updated`` copy's original keeps its own
         item_factors[:n_old] = self.item_factors_
         user_factors = np.zeros((after.shape[0], f), np.float32)
         user_factors[: len(self.user_factors_)] = self.user_factors_
         counts = np.asarray(after.sum(axis=0)).ravel()
-        norm = np.concatenate([self.item_norm_, (1.0 - BM25_B) + BM25_B * counts[n_old:] / self.norm_mean_])
-        trial = ALS(**self.get_params())  # the same model on the grown state: its user step, its weights
-        trial.n_items_, trial.item_factors_, trial.item_norm_ = new.n_items, item_factors, norm
-        user_factors[users] = trial._fold_in(after[users])
-        item_factors[items] = self._item_step(user_factors, trial._weighted(after).tocsc(), items)
-        self.item_factors_, self.user_factors_, self.item_norm_, self.seen_ = item_factors, user_factors, norm, after
+        self.item_norm_ = np.concatenate([self.item_norm_, (1.0 - BM25_B) + BM25_B * counts[n_old:] / self.norm_mean_])
+        self.n_items_, self.item_factors_, self.seen_ = new.n_items, item_factors, after
+        self._refresh()  # the user step below reads the grown factors
+        user_factors[users] = self._fold_in(after[users])
+        item_factors[items] = self._item_step(user_factors, self._weighted(after).tocsc(), items)
+        self.user_factors_ = user_factors
         self._refresh()
 
     def _item_step(self, users: np.ndarray, weighted: sp.csc_matrix, items: np.ndarray) -> np.ndarray:

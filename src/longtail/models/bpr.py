@@ -105,10 +105,10 @@ class BPR(Recommender):
         counts += new.item_counts()
         factors = np.zeros((new.n_items, self.item_factors_.shape[1]), np.float32)
         factors[: len(self.item_factors_)] = self.item_factors_
-        trial = BPR(**self.get_params())  # the grown state, to fold the updated users in with
-        trial.n_items_, trial.item_factors_, trial.item_counts_, trial.warm_ = new.n_items, factors, counts, counts > 0
+        # the grown state first (new arrays: an ``updated`` copy's original keeps its own): the fold-in reads it
+        self.n_items_, self.item_factors_, self.item_counts_, self.warm_ = new.n_items, factors, counts, counts > 0
         users = np.unique(new.users)
-        folded, _, _ = trial.fold_in(HistoryBatch.from_lists([seen[u].indices for u in users], new.n_items))
+        folded, _, _ = self.fold_in(HistoryBatch.from_lists([seen[u].indices for u in users], new.n_items))
         U = np.zeros((max(len(self.user_factors_), new.n_users), factors.shape[1]), np.float32)
         U[: len(self.user_factors_)] = self.user_factors_
         U[users, :-1], U[users, -1] = folded, 1.0  # bias slot fixed at 1
@@ -133,8 +133,7 @@ class BPR(Recommender):
             step_other = np.where(ok_other, lr * expit(-margin_other), 0.0).astype(np.float32)[:, None]
             update = step * U[mine] - step_other * U[other] - 2 * lr * reg * factors[new.items]
             np.add.at(factors, new.items, update)
-        self.item_factors_, self.item_counts_, self.warm_, self.seen_ = factors, counts, counts > 0, seen
-        self.user_factors_ = U
+        self.seen_, self.user_factors_ = seen, U
 
     # -- fold-in ------------------------------------------------------------------------------
     def _negatives(self, history: np.ndarray) -> np.ndarray:

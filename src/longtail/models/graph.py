@@ -36,7 +36,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import Recommender
 from longtail.models.explain import Explanation, top_evidence
-from longtail.models.incremental import grown, merged, pack_csr, replace_rows, touched, unpack_csr
+from longtail.models.incremental import absorb, grown, pack_csr, relisted, unpack_csr
 from longtail.models.itemknn import cosine_topk
 from longtail.text.index import VectorIndex
 
@@ -157,11 +157,10 @@ class GraphRecommender(Recommender):
             vectors = np.concatenate([self.item_vectors_, np.asarray(new_items, np.float32)])
             self.semantic_ = grown(self.semantic_, n, n).maximum(semantic_edges(vectors, int(self.k), first=len(self.item_vectors_)))
             self.item_vectors_ = vectors
-        after = merged(self.seen_, new)
-        users, _ = touched(grown(self.seen_, after.shape[0], n), after)
+        after, users, _ = absorb(self.seen_, new)
         items = np.unique(after[users].indices)
         fresh = cosine_topk(after, int(self.k), float(self.shrink), columns=items)  # (n, len(items))
-        self.top_ = replace_rows(sp.csr_matrix(grown(self.top_, n, n).T), items, sp.csr_matrix(fresh.T)).T.tocsr()
+        self.top_ = relisted(self.top_, items, sp.csr_matrix(fresh.T), by_column=True)
         self.seen_ = after
         self._build()
 

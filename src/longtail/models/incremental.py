@@ -68,11 +68,26 @@ def merged(matrix: sp.csr_matrix, new: Interactions) -> sp.csr_matrix:
     return out
 
 
-def touched(before: sp.csr_matrix, after: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """(users whose row changed, items whose column changed) between two matrices of one shape."""
-    diff = sp.csr_matrix(after - before)
+def absorb(matrix: sp.csr_matrix, new: Interactions) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """(``merged(matrix, new)``, the users whose row changed, the items whose column changed):
+    what every model that keeps its interactions starts an update with."""
+    after = merged(matrix, new)
+    diff = sp.csr_matrix(after - grown(sp.csr_matrix(matrix, dtype=np.float32), *after.shape))
     diff.eliminate_zeros()
-    return np.unique(diff.nonzero()[0]), np.unique(diff.nonzero()[1])
+    users, items = diff.nonzero()
+    return after, np.unique(users), np.unique(items)
+
+
+def relisted(similarity: sp.csr_matrix, items: np.ndarray, lists: sp.csr_matrix, *, by_column: bool
+             ) -> sp.csr_matrix:
+    """``similarity`` grown to the catalogue of ``lists`` with the neighbour lists of ``items``
+    replaced by ``lists`` (len(items), n_items): rows, or columns when ``by_column`` (lists kept
+    per target item)."""
+    n = lists.shape[1]
+    base = grown(similarity, n, n)
+    if by_column:
+        return sp.csr_matrix(replace_rows(sp.csr_matrix(base.T), items, lists).T, dtype=np.float32)
+    return sp.csr_matrix(replace_rows(base, items, lists), dtype=np.float32)
 
 
 def pack_csr(key: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError
 from longtail.models.base import UNSCORED, Recommender
 from longtail.models.explain import Explanation, top_evidence
-from longtail.models.incremental import grown, merged, pack_csr, replace_rows, touched, unpack_csr
+from longtail.models.incremental import absorb, pack_csr, relisted, unpack_csr
 
 WEIGHTINGS = ("cosine", "tfidf", "bm25", "shrunk-cosine")
 BM25_K1, BM25_B = 1.2, 0.75  # implicit's BM25Recommender defaults
@@ -110,17 +110,9 @@ class SimilarityRecommender(Recommender):
         raise NotImplementedError
 
     def _partial_fit(self, new: Interactions, new_items: np.ndarray | None) -> None:
-        after = merged(self.seen_, new)
-        before = grown(self.seen_, after.shape[0], new.n_items)
-        users, _ = touched(before, after)
+        after, users, _ = absorb(self.seen_, new)
         items = np.unique(after[users].indices)  # every item a changed history holds
-        n = new.n_items
-        similarity = grown(self.similarity_, n, n)
-        if self.by_column:
-            similarity = replace_rows(sp.csr_matrix(similarity.T), items, self._lists(after, items)).T
-        else:
-            similarity = replace_rows(similarity, items, self._lists(after, items))
-        self.similarity_ = sp.csr_matrix(similarity, dtype=np.float32)
+        self.similarity_ = relisted(self.similarity_, items, self._lists(after, items), by_column=self.by_column)
         self.seen_ = after
         self.warm_ = np.diff(after.tocsc().indptr) > 0
 
