@@ -134,3 +134,30 @@ def test_item_weights_are_implicits_with_the_constants_made_explicit(weighting: 
     assert abs(ours - sp.csr_matrix(reference.T)).max() < 1e-12
     n, mean = X.shape[1], X.nnz / X.shape[1]  # what ItemKNN keeps from its fit
     assert abs(item_weights(X, weighting, n_items=n, mean_length=mean) - ours).max() < 1e-12
+
+
+@pytest.mark.parametrize("events,path", [(1, "woodbury"), (40, "woodbury"), (None, "woodbury"), (None, "inverse")])
+def test_ease_partial_fit_equals_a_refit(events: int | None, path: str, movies: MovieSlice,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """EASE's update is exact: Woodbury or a new inverse, new users and new items that turn warm
+    included, equals a fit on everything, update after update."""
+    from longtail.models import ease
+
+    calls, original = [], ease.woodbury
+    monkeypatch.setattr(ease, "woodbury", lambda *a: calls.append(1) or original(*a))
+    if path == "inverse":
+        monkeypatch.setattr(ease, "WOODBURY_SHARE", 0.0)
+    old, new, n_old = split(movies)
+    model = fit("ease", old, None)
+    order = np.argsort(new.timestamps, kind="stable")[: events or len(new)]
+    for chunk in np.array_split(order, min(len(order), 5)):
+        model.partial_fit(new.subset(chunk), None if model.n_items_ == new.n_items else movies.vectors[n_old:])
+    everything = Interactions(np.concatenate([old.users, new.users[order]]), np.concatenate([old.items, new.items[order]]),
+                              np.concatenate([old.timestamps, new.timestamps[order]]), new.n_users, new.n_items)
+    reference = fit("ease", everything, None)
+    assert (len(calls) > 0) == (path == "woodbury")
+    np.testing.assert_array_equal(model.warm_items_, reference.warm_items_)
+    assert events == 1 or len(model.warm_items_) > len(fit("ease", old, None).warm_items_)  # items turned warm
+    np.testing.assert_allclose(model.weights_, reference.weights_, atol=1e-5 * np.abs(reference.weights_).max())  # float32 rounding
+    probe = movies.queries(movies.users[:20])
+    assert (model.recommend(probe, 20)[0] == reference.recommend(probe, 20)[0]).mean() > 0.99
