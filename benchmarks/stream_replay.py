@@ -1,6 +1,7 @@
-"""Stream replay (issue 16): the last ``--share`` of a dataset's events (10%: 509 days of
-ml-latest-small, 777 of amazon-digital-music-sample), in global time order, in ``--chunks`` chunks of
-equal time. Before each chunk every user of the chunk who has a history is recommended 20
+"""Stream replay (issue 16): the last ``--share`` of a dataset's events, in global time order, in
+``--chunks`` chunks of equal time (default: half the events in 20 chunks; of the grid {0.1, 0.3, 0.5} x {5, 10, 20}, the
+window that scores the most user-chunks, counted with no model by ``--windows``; ml-latest-small's
+users rate in bursts, so fewer and shorter windows leave ~100 user-chunks and no signal). Before each chunk every user of the chunk who has a history is recommended 20
 items (the ranking pipeline of ``evaluate`` and the service: model, text fallback for what it
 cannot score, exclusion of the history), then the model learns the chunk. Three ways to learn it:
 
@@ -141,6 +142,30 @@ def replay(name: str, params: dict, fallback: dict, stream: Stream, bounds: list
     return per_chunk, seconds
 
 
+def windows(timestamps: np.ndarray, share: float, chunks: int) -> list[int]:
+    """Chunk bounds: the last ``share`` of the events, ``chunks`` chunks of equal time."""
+    times = np.sort(timestamps)
+    start, end = int(times[int(len(times) * (1.0 - share))]), int(times[-1]) + 1
+    return np.linspace(start, end, chunks + 1).astype(np.int64).tolist()
+
+
+def count_windows(events: Interactions) -> None:
+    """User-chunks with a history (the ones scored) for each window of the grid: how the default
+    window was chosen, with no model run (the most user-chunks, so the replay has the most signal)."""
+    table = Table(title="user-chunks scored per (share, chunks)")
+    for column in ("share", "5 chunks", "10 chunks", "20 chunks"):
+        table.add_column(column, justify="right")
+    for share in (0.1, 0.3, 0.5):
+        row = []
+        for chunks in (5, 10, 20):
+            bounds = windows(events.timestamps, share, chunks)
+            row.append(sum(len(np.intersect1d(np.unique(events.users[(events.timestamps >= lo) & (events.timestamps < hi)]),
+                                              np.unique(events.users[events.timestamps < lo])))
+                           for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)))
+        table.add_row(f"{share:.1f}", *(f"{n:,}" for n in row))
+    Console().print(table)
+
+
 def pooled(per_chunk: list[dict[str, list[float]]], group: str) -> float:
     values = [v for chunk in per_chunk for v in chunk[group]]
     return float(np.mean(values)) if values else float("nan")
@@ -150,20 +175,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--model", default="als")
-    parser.add_argument("--share", type=float, default=0.1, help="share of the events replayed (the latest)")
-    parser.add_argument("--chunks", type=int, default=10)
+    parser.add_argument("--share", type=float, default=0.5, help="share of the events replayed (the latest)")
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--windows", action="store_true",
+                        help="only count the user-chunks each (share, chunks) of the grid evaluates, and exit")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
+                        help="override one of the chosen parameters (repeatable), e.g. update_epochs=0")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     events = dataset.train + dataset.valid + dataset.test
     if len(np.unique(events.timestamps)) < 0.01 * len(events) or events.timestamps.max() < 10**8:
         sys.exit(f"{args.dataset}: its timestamps are sequence positions, not times; a stream replay needs real times")
+    if args.windows:
+        return count_windows(events)
     reference = json.loads((ROOT / "benchmarks" / "results" / dataset.name / "metrics.json").read_text())
     chosen = reference["models"].get(args.model, {})
     params, fallback = chosen.get("params", {}), chosen.get("fallback", {})
-    times = np.sort(events.timestamps)
-    start, end = int(times[int(len(times) * (1.0 - args.share))]), int(times[-1]) + 1
-    bounds = np.linspace(start, end, args.chunks + 1).astype(np.int64).tolist()
+    params = {**params, **{k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}}
+    bounds = windows(events.timestamps, args.share, args.chunks)
+    start, end = bounds[0], bounds[-1]
     days = (end - start) / args.chunks / DAY
     stream = Stream(events, embed_items(dataset.items, template=DEFAULT_TEMPLATE), bounds[0])
     console = Console(width=160)
@@ -180,7 +211,9 @@ def main() -> None:
                                           for c in per_chunk]}
     a, b, c = (results[v]["overall"] for v in VARIANTS)
     recovered = (b - a) / (c - a) if c != a else float("nan")
-    low, high = paired_interval(*(np.asarray([x for chunk in per_variant[v] for x in chunk["overall"]]) for v in ("frozen", "refit")))
+    flat = {v: np.asarray([x for chunk in per_variant[v] for x in chunk["overall"]]) for v in VARIANTS}
+    low, high = paired_interval(flat["frozen"], flat["refit"])
+    gap_low, gap_high = paired_interval(flat["refit"], flat["partial"])
     time_ratio = results["partial"]["seconds"] / results["refit"]["seconds"] if results["refit"]["seconds"] else float("nan")
     table = Table(title=f"{dataset.name}, {args.model}: stream replay, ndcg@20 pooled over chunk users")
     for column in ("variant", *GROUPS, "update seconds"):
@@ -188,20 +221,22 @@ def main() -> None:
     for v in VARIANTS:
         table.add_row(v, *(f"{results[v][g]:.4f}" for g in GROUPS), f"{results[v]['seconds']:.2f}")
     console.print(table)
-    out = args.out or ROOT / "benchmarks" / "results" / dataset.name / f"stream_replay_{args.model}.json"
+    out = args.out or ROOT / "benchmarks" / "results" / dataset.name / f"stream_replay_{args.model}_{args.share:g}x{args.chunks}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"dataset": dataset.name, "model": args.model, "params": params, "share": args.share,
-               "chunk_days": days, "chunks": args.chunks, "refit_gain": c - a, "refit_gain_95": [low, high], "recovered": recovered, "time_ratio": time_ratio, "variants": results}
+               "chunk_days": days, "chunks": args.chunks, "refit_gain": c - a, "refit_gain_95": [low, high],
+               "partial_minus_refit": b - c, "partial_minus_refit_95": [gap_low, gap_high], "user_chunks": len(flat["frozen"]), "recovered": recovered, "time_ratio": time_ratio, "variants": results}
     out.write_text(json.dumps(summary, indent=2))
     plot(results, out.with_suffix(".png"), f"{dataset.name}, {args.model}")
     print(f"refit gain over frozen: {c - a:+.4f} (paired bootstrap 95%: {low:+.4f} .. {high:+.4f}; "
           f"recovered is only meaningful when this excludes 0)")
+    print(f"partial - refit: {b - c:+.4f} (paired bootstrap 95%: {gap_low:+.4f} .. {gap_high:+.4f}) over {len(flat['frozen'])} user-chunks")
     print(f"recovered={recovered:.3f} time_ratio={time_ratio:.4f}")
 
 
-def paired_interval(frozen: np.ndarray, refit: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the mean of ``refit - frozen`` over the same user-chunks (paired bootstrap)."""
-    diff = refit - frozen
+def paired_interval(base: np.ndarray, other: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean of ``other - base`` over the same user-chunks (paired bootstrap)."""
+    diff = other - base
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), (draws, len(diff)))].mean(axis=1)
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
