@@ -17,10 +17,9 @@ import json
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from stream_replay import GROUPS, ROOT, Stream, chunk_scores, pooled, windows
+from stream_replay import GROUPS, ROOT, Stream, chosen, chunk_scores, fitter, pooled, steps, windows
 
 from longtail.data.dataset import load_dataset
-from longtail.models import make_model
 from longtail.text import DEFAULT_TEMPLATE, embed_items
 
 SWAPS = {"partial + refit's cf": "cf_", "partial + refit's text part": "semantic_", "partial + refit's gate": "gate_"}
@@ -35,21 +34,14 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     events = dataset.train + dataset.valid + dataset.test
-    chosen = json.loads((ROOT / "benchmarks" / "results" / dataset.name / "metrics.json").read_text())["models"][args.model]
-    params, fallback = chosen.get("params", {}), chosen.get("fallback", {})
+    params, fallback = chosen(dataset.name, args.model)
     bounds = windows(events.timestamps, args.share, args.chunks)
     stream = Stream(events, embed_items(dataset.items, template=DEFAULT_TEMPLATE), bounds[0])
-
-    def fitted(t: int, n: int):  # noqa: ANN202
-        return make_model(args.model, **params).fit(stream.before(t, n), item_embeddings=stream.vectors[:n])
-
-    model, n_prev = fitted(bounds[0], stream.n_start), stream.n_start
+    fitted = fitter(args.model, params, stream)
+    model = fitted(bounds[0], stream.n_start)
     scores: dict[str, list] = {name: [] for name in ("partial", "refit", *SWAPS)}
-    for c, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        n = stream.catalogue(hi)
-        previous = stream.between(bounds[c - 1], lo, n) if c else stream.between(lo, lo, n)
-        model.partial_fit(previous, new_items=stream.vectors[n_prev:n] if n > n_prev else None)
-        n_prev = n
+    for lo, hi, n, previous, new_items in steps(stream, bounds):
+        model.partial_fit(previous, new_items=new_items)
         refit = fitted(lo, n)
         variants = {"partial": model, "refit": refit}
         for name, attribute in SWAPS.items():

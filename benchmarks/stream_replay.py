@@ -30,6 +30,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from longtail.cli.evaluation import params_from_metrics
 from longtail.common.figures import save_figure
 from longtail.data.buckets import COLD, TAIL, popularity_buckets
 from longtail.data.dataset import load_dataset
@@ -115,30 +117,45 @@ def chunk_scores(model: Any, stream: Stream, lo: int, hi: int, fallback: dict) -
     return out
 
 
-def replay(name: str, params: dict, fallback: dict, stream: Stream, bounds: list[int], variant: str
-           ) -> tuple[list[dict[str, list[float]]], float]:
-    """Per chunk scores of one variant and its total update time (seconds)."""
-    start = bounds[0]
+def chosen(dataset: str, model: str) -> tuple[dict, dict]:
+    """(params, text fallback) that ``evaluate`` chose on valid for ``model`` (empty if it has none)."""
+    params, fallback = params_from_metrics(ROOT / "benchmarks" / "results" / dataset / "metrics.json", [model])
+    return params.get(model, {}), fallback.get(model, {})
+
+
+def fitter(name: str, params: dict, stream: Stream) -> Callable[[int, int], Any]:
+    """``fitted(t, n)``: a new model fitted on the events before ``t``, over the first ``n`` items."""
     needs_text = make_model(name).needs_embeddings
 
     def fitted(t: int, n: int) -> Any:
         return make_model(name, **params).fit(stream.before(t, n), item_embeddings=stream.vectors[:n] if needs_text else None)
 
-    model = fitted(start, stream.n_start)
-    seconds, per_chunk = 0.0, []
+    return fitted
+
+
+def steps(stream: Stream, bounds: list[int]) -> Iterator[tuple[int, int, int, Interactions, np.ndarray | None]]:
+    """Per chunk ``[lo, hi)``: (lo, hi, items known, the previous chunk's events, the vectors of this
+    chunk's new items or None): what ``partial_fit`` learns before the chunk is ranked."""
     n_prev = stream.n_start
     for c, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         n = stream.catalogue(hi)
+        previous = stream.between(bounds[c - 1], lo, n) if c else stream.between(lo, lo, n)
+        yield lo, hi, n, previous, stream.vectors[n_prev:n] if n > n_prev else None
+        n_prev = n
+
+
+def replay(name: str, params: dict, fallback: dict, stream: Stream, bounds: list[int], variant: str
+           ) -> tuple[list[dict[str, list[float]]], float]:
+    """Per chunk scores of one variant and its total update time (seconds)."""
+    fitted = fitter(name, params, stream)
+    model = fitted(bounds[0], stream.n_start)
+    seconds, per_chunk = 0.0, []
+    for lo, hi, n, previous, new_items in steps(stream, bounds):
         if variant != "frozen":
             began = time.perf_counter()
-            if variant == "refit":
-                model = fitted(lo, n)
-            else:  # the previous chunk's events and this chunk's new items
-                previous = stream.between(bounds[c - 1], lo, n) if c else stream.between(lo, lo, n)
-                model.partial_fit(previous, new_items=stream.vectors[n_prev:n] if n > n_prev else None)
+            model = fitted(lo, n) if variant == "refit" else model.partial_fit(previous, new_items=new_items)
             seconds += time.perf_counter() - began
         per_chunk.append(chunk_scores(model, stream, lo, hi, fallback))
-        n_prev = n
     return per_chunk, seconds
 
 
@@ -189,9 +206,7 @@ def main() -> None:
         sys.exit(f"{args.dataset}: its timestamps are sequence positions, not times; a stream replay needs real times")
     if args.windows:
         return count_windows(events)
-    reference = json.loads((ROOT / "benchmarks" / "results" / dataset.name / "metrics.json").read_text())
-    chosen = reference["models"].get(args.model, {})
-    params, fallback = chosen.get("params", {}), chosen.get("fallback", {})
+    params, fallback = chosen(dataset.name, args.model)
     params = {**params, **{k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}}
     bounds = windows(events.timestamps, args.share, args.chunks)
     start, end = bounds[0], bounds[-1]

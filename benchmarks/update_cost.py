@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from stream_replay import ROOT, chosen
 
 from longtail.data.dataset import load_dataset
 from longtail.data.interactions import Interactions
 from longtail.models import make_model
 from longtail.text import DEFAULT_TEMPLATE, embed_items
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = "pop,itemknn,rp3beta,als,bpr,ease,semantic-attn,neural-ips,graph,longtail"
 
 
@@ -47,7 +46,6 @@ def main() -> None:
         return Interactions(events.users[index], events.items[index], events.timestamps[index], events.n_users,
                             events.n_items)
 
-    chosen = json.loads((ROOT / "benchmarks" / "results" / dataset.name / "metrics.json").read_text())["models"]
     vectors = embed_items(dataset.items, template=DEFAULT_TEMPLATE)
     console = Console(width=140)
     table = Table(title=f"{dataset.name}: one posted event (model.updated) vs a fit on {cut:,} events")
@@ -55,7 +53,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     rows = {}
     for name in args.models.split(","):
-        model = make_model(name, **chosen.get(name, {}).get("params", {}))
+        model = make_model(name, **chosen(dataset.name, name)[0])
         began = time.perf_counter()
         model.fit(part(order[:cut]), item_embeddings=vectors if model.needs_embeddings else None)
         fit_seconds = time.perf_counter() - began

@@ -54,7 +54,8 @@ class EASE(Recommender):
         return gram
 
     def _set_precision(self, warm: np.ndarray, precision: np.ndarray) -> None:
-        """``B`` from ``P``; ``diag(P)`` is kept so that an update can rebuild ``P = (I - B) diag(P)``."""
+        """``B`` from ``P``, and ``diag(P)``: with ``P = (I - B) diag(P)`` the two hold all of ``P``,
+        which is what ``woodbury`` updates without forming it."""
         diagonal = np.diag(precision).copy()
         weights = precision / (-diagonal)
         weights[np.diag_indices_from(weights)] = 0.0
