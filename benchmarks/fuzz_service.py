@@ -1,6 +1,6 @@
 """The long, random schemathesis run against the real server (the test runs a short derandomised
-one): requests generated from the OpenAPI spec with the write key, a read key on the write
-endpoints, and no key, sent over HTTP to ``longtail serve`` with its real limits.
+one): requests generated from the OpenAPI spec with an admin key, a read key on the endpoints
+that need more, and no key, sent over HTTP to ``longtail serve`` with its real limits.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_service.py [--examples 200] [--seed N]
         [--dataset ml-latest-small] [--json out.json]
@@ -48,13 +48,13 @@ def main() -> int:
     artifact = save_bundle(train_bundle(args.dataset, args.model), folder / "model")
     url = f"sqlite:///{folder / 'service.db'}"
     store = open_store(url)
-    keys = {"write": create_key(store, "write", "fuzz"), "read": create_key(store, "read", "fuzz"), "none": None}
+    keys = {"admin": create_key(store, "admin", "fuzz"), "read": create_key(store, "read", "fuzz"), "none": None}
     store.close()
     server = Server(artifact, url, {**os.environ, "OPENBLAS_NUM_THREADS": "1"}, folder / "server.log")
     report = FuzzReport()
     failure = None
     try:
-        examples = {"write": args.examples, "read": max(args.examples // 4, 1), "none": max(args.examples // 4, 1)}
+        examples = {"admin": args.examples, "read": max(args.examples // 4, 1), "none": max(args.examples // 4, 1)}
         fuzz(server.url, keys, examples, random_seed=seed, report=report)
     except Exception as exc:  # a check failed (schemathesis raises its own failure groups): report, exit 1
         failure = str(exc)

@@ -2,6 +2,8 @@
 
 ``LONGTAIL_TEST_PG`` (set by ``.ci/run``) names a running server's admin URL; without it, a private
 server is started with ``scripts/pg-test-server`` in a temporary directory and stopped at the end.
+Either way the URL carries the server's password (scram-sha-256: the server refuses connections
+without it), and the databases' URLs made from it keep it.
 Under CI a server that cannot be had fails the run; elsewhere, its tests are skipped with a loud reason.
 """
 
@@ -57,13 +59,14 @@ def admin_url() -> Iterator[str | None]:
 
 
 def fresh_database(admin: str) -> tuple[str, str]:
-    """Create an empty database; (its URL, its name)."""
+    """Create an empty database; (its URL: the admin URL, password and options kept, with its name)."""
     import psycopg
 
     name = f"lt_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return admin.rsplit("/", 1)[0] + f"/{name}", name
+    base, _, options = admin.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{options}" if options else ""), name
 
 
 def drop_database(admin: str, name: str) -> None:

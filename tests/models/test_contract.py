@@ -113,10 +113,14 @@ def test_corrupted_artifact_is_refused(tmp_path) -> None:
 
 
 def test_resave_replaces_and_cleans_old_version(tmp_path) -> None:
+    """The newest KEEP_VERSIONS versions stay (a replica may still serve the previous one), older go."""
     save_model(fitted("pop"), tmp_path / "m")
     first = (tmp_path / "m").resolve()
+    for _ in range(artifact_module.KEEP_VERSIONS - 1):
+        save_model(fitted("pop"), tmp_path / "m")
+        assert (tmp_path / "m").resolve() != first and first.exists()
     save_model(fitted("pop"), tmp_path / "m")
-    assert (tmp_path / "m").resolve() != first and not first.exists()
+    assert not first.exists()
 
 
 def test_unfitted_and_bad_params_and_bad_queries() -> None:

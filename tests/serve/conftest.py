@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import Keys, Server
+from serve_helpers import Keys, Server, make_keys
 from slices import popular_slice
 
 from longtail.serve import create_app
 from longtail.serve.bundle import Bundle, save_bundle, train_bundle
-from longtail.serve.keys import create_key
-from longtail.serve.store import open_store
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -78,12 +76,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def keys(store_url: str) -> Keys:
-    url = store_url
-    store = open_store(url)
-    try:
-        return Keys(url, create_key(store, "read", "tests"), create_key(store, "write", "tests"))
-    finally:
-        store.close()
+    return make_keys(store_url)
 
 
 @pytest.fixture

@@ -15,9 +15,25 @@ import httpx
 
 @dataclass
 class Keys:
+    """A store's URL and one key of each scope (``profile`` and ``admin`` empty when not made)."""
+
     url: str
     read: str
     write: str
+    profile: str = ""
+    admin: str = ""
+
+
+def make_keys(url: str, name: str = "tests") -> Keys:
+    """One key of each scope in the store at ``url``."""
+    from longtail.serve.keys import create_key
+    from longtail.serve.store import open_store
+
+    store = open_store(url)
+    try:
+        return Keys(url, *(create_key(store, scope, name) for scope in ("read", "write", "profile", "admin")))
+    finally:
+        store.close()
 
 
 def free_port() -> int:
@@ -65,15 +81,26 @@ class Server:
 
 
 def serving_folder(folder: Path, bundle: object) -> tuple[Path, Keys]:
-    """``folder`` with the artifact of ``bundle`` and a store holding a read and a write key."""
+    """``folder`` with the artifact of ``bundle`` and a store holding a key of each scope."""
     from longtail.serve.bundle import save_bundle
-    from longtail.serve.keys import create_key
-    from longtail.serve.store import open_store
 
     artifact = save_bundle(bundle, folder / "model")  # type: ignore[arg-type]
-    url = f"sqlite:///{folder / 'service.db'}"
-    store = open_store(url)
-    try:
-        return artifact, Keys(url, create_key(store, "read"), create_key(store, "write"))
-    finally:
-        store.close()
+    return artifact, make_keys(f"sqlite:///{folder / 'service.db'}", "")
+
+
+def adapted_slice(folder: Path, template: str, max_steps: int) -> tuple[Path, Path]:
+    """A 120-item slice of ml-latest-small and a LoRA encoder adapted on it for ``max_steps`` steps
+    (a bundled-encoder artifact's ingredients): (dataset folder, encoder folder)."""
+    from slices import popular_slice
+
+    from longtail.data.dataset import load_dataset
+    from longtail.text import item_texts
+    from longtail.text.finetune import FinetuneConfig, behaviour_pairs, finetune
+
+    (folder / "data").mkdir()
+    data = popular_slice(folder / "data", n_items=120)
+    ds = load_dataset(data)
+    pairs = behaviour_pairs(ds.train, ds.items["title"].astype(str).tolist())
+    config = FinetuneConfig(mode="lora", max_steps=max_steps, batch_size=8, max_seq_length=24, num_threads=1)
+    finetune(pairs, item_texts(ds.items, template), folder / "ft", config)
+    return data, folder / "ft"

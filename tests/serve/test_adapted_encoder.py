@@ -8,26 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
-from serve_helpers import Keys
-from slices import popular_slice
+from serve_helpers import Keys, adapted_slice
 
-from longtail.data.dataset import load_dataset
 from longtail.serve import create_app
 from longtail.serve.bundle import load_bundle, save_bundle, train_bundle
 from longtail.text import TextEncoder, embed_texts, item_texts
-from longtail.text.finetune import FinetuneConfig, behaviour_pairs, finetune
 
 TEMPLATE = "{title}. {genres}{category}"
 
 
 def test_posted_item_is_encoded_with_the_artifacts_adapted_encoder(tmp_path: Path, keys: Keys,
                                                                    serve_env: dict[str, str]) -> None:
-    (tmp_path / "data").mkdir()
-    data = popular_slice(tmp_path / "data", n_items=120)
-    ds = load_dataset(data)
-    pairs = behaviour_pairs(ds.train, ds.items["title"].astype(str).tolist())
-    config = FinetuneConfig(mode="lora", max_steps=2, batch_size=8, max_seq_length=24, num_threads=1)
-    finetune(pairs, item_texts(ds.items, TEMPLATE), tmp_path / "ft", config)
+    data, _ = adapted_slice(tmp_path, TEMPLATE, max_steps=2)
     adapted = TextEncoder(tmp_path / "ft")
     bundle = train_bundle(data, "semantic", template=TEMPLATE, encoder_path=tmp_path / "ft")
     assert bundle.manifest["encoder"]["fingerprint"] == adapted.fingerprint != TextEncoder().fingerprint

@@ -60,13 +60,13 @@ def test_event_changes_next_recommendations_and_profile(client: TestClient, keys
     assert stored.status_code == 201 and stored.json()["stored"] == 2
     second = ids(client.post("/recommend", json={"user_id": user, "k": 10}, headers=read))
     assert first[0] not in second and first[1] not in second and second != first
-    profile = client.get(f"/users/{user}/profile", params={"limit": 2}, headers=read).json()
+    profile = client.get(f"/users/{user}/profile", params={"limit": 2}, headers={"X-API-Key": keys.profile}).json()
     assert profile["event_items"] == 2 and len(profile["history"]) == 2
     assert {h["source"] for h in profile["history"]} == {"event"}  # most recent first
 
 
 def test_new_user_gets_popular_then_personal(client: TestClient, keys: Keys, bundle: Bundle) -> None:
-    read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+    read, write = {"X-API-Key": keys.profile}, {"X-API-Key": keys.write}  # profile: known_user, because
     cold = client.post("/recommend", json={"user_id": "brand-new", "k": 10}, headers=read).json()
     assert not cold["known_user"] and {i["source"] for i in cold["items"]} == {"popular"}
     assert len({i["item_id"] for i in cold["items"]}) == 10
@@ -110,11 +110,12 @@ def test_keys_and_scopes(client: TestClient, keys: Keys) -> None:
     assert client.post("/recommend", json={"user_id": "x"}, headers={"X-API-Key": "lt_00000000_" + "a" * 43}
                        ).status_code == 401
     forbidden = client.post("/events", json=body, headers={"X-API-Key": keys.read})
-    assert forbidden.status_code == 403 and "write key" in forbidden.json()["detail"]
+    assert forbidden.status_code == 403 and "write scope" in forbidden.json()["detail"]
     assert client.post("/items", json={"item_id": "n", "title": "t"}, headers={"X-API-Key": keys.read}
                        ).status_code == 403
-    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
-    scheme = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": keys.read}).status_code == 200
+    scheme = client.get("/openapi.json", headers={"X-API-Key": keys.read}).json()["components"]["securitySchemes"]
     assert scheme["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
                                       "description": scheme["APIKeyHeader"]["description"]}
 
@@ -136,7 +137,7 @@ def test_malformed_oversize_and_limits_get_clear_4xx(client: TestClient, keys: K
     streamed = client.post("/events", content=chunks(), headers={**write, "content-type": "application/json"})
     assert streamed.status_code == 413
     assert client.post("/recommend", json={"user_id": "x", "k": 101}, headers=read).status_code == 422
-    assert client.get("/users/x/profile", params={"limit": 1000}, headers=read).status_code == 422
+    assert client.get("/users/x/profile", params={"limit": 1000}, headers={"X-API-Key": keys.profile}).status_code == 422
     assert client.get("/items/x/similar", params={"k": 0}, headers=read).status_code == 422
     surrogate = client.post("/events", content=b'{"user_id": "\\ud800", "item_id": "b"}',
                             headers={**write, "content-type": "application/json"})
@@ -162,7 +163,7 @@ def test_metrics_are_prometheus_text(client: TestClient, keys: Keys, bundle: Bun
     client.post("/recommend", json={"user_id": "x"}, headers={"X-API-Key": keys.read})
     client.post("/events", json={"user_id": "x", "item_id": bundle.item_ids[0]}, headers={"X-API-Key": keys.write})
     client.get("/items/%2E%2E/similar", headers={"X-API-Key": keys.read})
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"X-API-Key": keys.read}).text
     assert 'longtail_requests_total{method="POST",route="/recommend",status="200"} 1' in text
     assert 'longtail_request_duration_seconds_bucket{method="POST",route="/recommend",le="+Inf"} 1' in text
     assert 'route="/items/{item_id}/similar",status="404"' in text  # the template, never the raw path
@@ -185,9 +186,9 @@ def test_watcher_swaps_in_a_new_artifact_version(artifact: Path, keys: Keys, pop
         while client.app.state.service.state.model.name != "pop" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.post("/recommend", json={"user_id": "x"}, headers=read).json()["model"] == "pop"
-        profile = client.get("/users/watched/profile", headers=read).json()
+        profile = client.get("/users/watched/profile", headers={"X-API-Key": keys.profile}).json()
         assert [h["item_id"] for h in profile["history"]] == [item]  # the store was replayed over it
-        assert "longtail_artifact_reloads_total 1" in client.get("/metrics").text
+        assert "longtail_artifact_reloads_total 1" in client.get("/metrics", headers=read).text
 
 
 @pytest.mark.parametrize("name", ["als", "semantic"])
@@ -222,7 +223,7 @@ def test_other_models_serve_new_users_and_new_items(name: str, bundle: Bundle, t
 def test_a_broken_new_version_keeps_the_old_one_serving(client: TestClient, keys: Keys, artifact: Path) -> None:
     target = artifact.resolve()
     (target / "catalogue.json").write_text("[]")  # corrupt the version being served, on disk
-    swapped = client.post("/admin/reload", headers={"X-API-Key": keys.write})
+    swapped = client.post("/admin/reload", headers={"X-API-Key": keys.admin})
     assert swapped.status_code == 503 and "still serving" in swapped.json()["detail"]
     assert "checksum" in swapped.json()["detail"]
     assert client.post("/recommend", json={"user_id": "x"}, headers={"X-API-Key": keys.read}).status_code == 200

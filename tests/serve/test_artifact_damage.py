@@ -235,7 +235,7 @@ def test_reload_of_a_damaged_version_keeps_the_old_one(name: str, artifact: Path
         old = client.get("/health").json()["artifact"]
         save_bundle(bundle, artifact)  # a new version (the old directory is deleted; its state is in memory)
         DAMAGES[name](artifact.resolve())
-        reloaded = client.post("/admin/reload", headers={"X-API-Key": keys.write})
+        reloaded = client.post("/admin/reload", headers={"X-API-Key": keys.admin})
         assert reloaded.status_code == 503, reloaded.text
         assert "still serving" in reloaded.json()["detail"]
         assert client.get("/health").json()["artifact"] == old

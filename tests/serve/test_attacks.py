@@ -35,9 +35,9 @@ def target(tmp_path_factory: pytest.TempPathFactory, serve_env: dict[str, str], 
     server.stop()
 
 
-def server_errors(server: Server) -> int:
+def server_errors(server: Server, keys: Keys) -> int:
     """5xx answers so far, from the server's own Prometheus counters."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", headers={"X-API-Key": keys.read}, timeout=10).text
     return sum(int(float(m.group(1))) for m in re.finditer(r'longtail_requests_total\{[^}]*status="5\d\d"[^}]*\} (\S+)', text))
 
 
@@ -119,7 +119,7 @@ def test_unauthenticated_flood_gets_401s_only_and_leaves_others_alone(target: tu
                 statuses[client.request(method, path, json=body, headers=bad).status_code] += 1
         return statuses
 
-    before = server_errors(server)
+    before = server_errors(server, keys)
     with HealthProbe(port).running() as probe, ThreadPoolExecutor(8) as pool:
         statuses = sum(pool.map(attack, range(8)), Counter())
     read_only = httpx.post(f"{server.url}/events", json={"user_id": "u", "item_id": "i"},
@@ -127,14 +127,14 @@ def test_unauthenticated_flood_gets_401s_only_and_leaves_others_alone(target: tu
     print(f"\nunauthenticated flood: {sum(statuses.values())} requests, statuses {dict(statuses)}; "
           f"/health meanwhile worst {probe.worst_ms():.1f} ms")
     assert set(statuses) == {401} and read_only.status_code == 403
-    assert not probe.failures and server_errors(server) == before
+    assert not probe.failures and server_errors(server, keys) == before
 
 
 def test_oversize_and_lying_bodies_get_4xx_never_5xx(target: tuple[Server, Keys]) -> None:
     server, keys = target
     port = int(server.url.rsplit(":", 1)[1])
     auth = f"X-API-Key: {keys.write}\r\nContent-Type: application/json\r\n"
-    before = server_errors(server)
+    before = server_errors(server, keys)
     # the head alone: the answer must come from Content-Length, before any body byte is read
     huge = send_then_read(port, f"POST /events HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {100 << 20}\r\n\r\n".encode())
     # 64 MB in whole 4 KB chunks, looking for an answer between sends (a close with our bytes unread
@@ -156,5 +156,5 @@ def test_oversize_and_lying_bodies_get_4xx_never_5xx(target: tuple[Server, Keys]
     assert chunked.status in (413, None) and chunked.sent < (16 << 20)  # refused a few MB past the 1 MiB limit
     assert short.status in (None, 408) and short.seconds <= BODY_TIMEOUT_S + 1.5  # closed, not held
     assert all(r.status is None or 400 <= r.status < 500 for r in results.values())
-    assert server_errors(server) == before
+    assert server_errors(server, keys) == before
     assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200

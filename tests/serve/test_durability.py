@@ -60,6 +60,6 @@ def test_acknowledged_events_survive_kill_9(start_server, artifact: Path, keys, 
                    for i in range(0, N_EVENTS, 500)]  # the client retries everything it sent
         assert sum(r["duplicates"] for r in retried) == len(stored)  # event_id: no double counting
         assert sum(r["stored"] for r in retried) == N_EVENTS - len(stored)
-        profile = http.get("/users/d0/profile", params={"limit": 100}, headers={"X-API-Key": keys.read}).json()
+        profile = http.get("/users/d0/profile", params={"limit": 100}, headers={"X-API-Key": keys.profile}).json()
     expected = {e["item_id"] for e in events if e["user_id"] == "d0"}
     assert {h["item_id"] for h in profile["history"]} == expected

@@ -55,7 +55,8 @@ def test_posted_item_is_similar_and_recommendable_at_once(live: tuple[Server, Ke
         assert similar[0]["item_id"] == "NEW-1" and similar[0]["score"] > 0.8
         back = client.get("/items/NEW-1/similar", params={"k": 3}, headers=read).json()["items"]
         assert back[0]["item_id"] == anchor_id
-        after = client.post("/recommend", json={"user_id": "fan", "k": 20}, headers=read).json()["items"]
+        after = client.post("/recommend", json={"user_id": "fan", "k": 20},
+                            headers={"X-API-Key": keys.profile}).json()["items"]  # profile: ``because``
         new = [i for i in after if i["item_id"] == "NEW-1"]
         assert "NEW-1" not in before and new, after
         # the model (updated with the item's text: ``partial_fit``) leaves it unscored, the text fallback ranks it
@@ -74,13 +75,13 @@ def test_event_changes_that_users_next_recommendations(live: tuple[Server, Keys,
         second = item_ids(client.post("/recommend", json={"user_id": user, "k": 10}, headers=read))
         assert first[0] not in second and second != first
         assert item_ids(client.post("/recommend", json={"user_id": "someone-else", "k": 10}, headers=read)) == other
-        profile = client.get(f"/users/{user}/profile", params={"limit": 1}, headers=read).json()
+        profile = client.get(f"/users/{user}/profile", params={"limit": 1}, headers={"X-API-Key": keys.profile}).json()
         assert profile["history"][0] == {**profile["history"][0], "item_id": first[0], "source": "event"}
 
 
 def test_artifact_swap_drops_no_request(live: tuple[Server, Keys, Path], bundle: Bundle, pop_bundle: Bundle) -> None:
     server, keys, artifact = live
-    read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+    read = {"X-API-Key": keys.read}
     statuses: Counter[int] = Counter()
     models: Counter[str] = Counter()
     failures: list[str] = []
@@ -108,14 +109,14 @@ def test_artifact_swap_drops_no_request(live: tuple[Server, Keys, Path], bundle:
         for new in (pop_bundle, bundle):
             time.sleep(0.5)
             save_bundle(new, artifact)  # a new version directory, then the symlink flip
-            swapped = admin.post("/admin/reload", headers=write)
+            swapped = admin.post("/admin/reload", headers={"X-API-Key": keys.admin})
             assert swapped.status_code == 200, swapped.text
             versions.append(swapped.json())
         time.sleep(0.5)
         stop.set()
         for thread in threads:
             thread.join()
-        profile = admin.get("/users/fan/profile", headers=read)
+        profile = admin.get("/users/fan/profile", headers={"X-API-Key": keys.profile})
     print(f"\nswap test: {sum(statuses.values())} requests during 2 swaps, statuses {dict(statuses)}, "
           f"models answered {dict(models)}, client errors {len(failures)}")
     assert not failures and set(statuses) == {200}

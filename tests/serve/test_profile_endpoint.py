@@ -17,7 +17,7 @@ from longtail.serve.bundle import Bundle, load_bundle
 
 def test_portrait_is_the_librarys_profile_of_the_live_history(client: TestClient, keys: Keys, artifact: Path,
                                                              bundle: Bundle) -> None:
-    read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+    read, write = {"X-API-Key": keys.profile}, {"X-API-Key": keys.write}
     loaded = load_bundle(artifact)
     assert loaded.categories is not None and loaded.categories == bundle.categories  # saved with the artifact
     counts = np.bincount(bundle.train.users, minlength=len(bundle.user_ids))

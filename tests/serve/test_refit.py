@@ -71,7 +71,7 @@ def test_background_refit_under_load_drops_no_request_and_loses_no_event(
     """8 clients recommend and post events while ``--refit-every 40`` refits twice in the background."""
     artifact, keys = serving_folder(tmp_path, bundle)
     server = Server(artifact, keys.url, serve_env, tmp_path / "server.log", ("--refit-every", "40"))
-    read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+    read, write = {"X-API-Key": keys.profile}, {"X-API-Key": keys.write}  # profile: histories read back
     statuses: Counter[int] = Counter()
     failures: list[str] = []
     sent: list[tuple[str, str]] = []
@@ -102,7 +102,7 @@ def test_background_refit_under_load_drops_no_request_and_loses_no_event(
         refits = 0
         while time.time() < deadline and refits < 2:
             time.sleep(1)
-            metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+            metrics = httpx.get(f"{server.url}/metrics", headers=read, timeout=10).text
             refits = int(float(next(line.split()[-1] for line in metrics.splitlines()
                                     if line.startswith("longtail_refits_total"))))
         time.sleep(2)  # requests on the swapped state

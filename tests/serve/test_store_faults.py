@@ -351,7 +351,7 @@ def test_failed_reload_says_why_without_paths(damage: str, client: TestClient, k
     save_bundle(bundle, artifact)  # a new version, then damaged
     DAMAGES[damage](artifact.resolve())
     new = artifact.resolve().name
-    reloaded = client.post("/admin/reload", headers={"X-API-Key": keys.write})
+    reloaded = client.post("/admin/reload", headers={"X-API-Key": keys.admin})
     assert reloaded.status_code == 503, reloaded.text
     detail = reloaded.json()["detail"]
     assert f"still serving {old}" in detail and new in detail

@@ -13,11 +13,10 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import Keys
+from serve_helpers import Keys, make_keys
 
 from longtail.serve import create_app
 from longtail.serve.bundle import Bundle
-from longtail.serve.keys import create_key
 from longtail.serve.store import NewEvent, StoreError, open_store
 
 LAG_BOUND_S = 2.0  # documented in docs/scaling.md: NOTIFY at commit; polling every 5 s only as a fallback
@@ -25,11 +24,7 @@ LAG_BOUND_S = 2.0  # documented in docs/scaling.md: NOTIFY at commit; polling ev
 
 @pytest.fixture
 def pg_keys(pg_url: str) -> Keys:
-    store = open_store(pg_url)
-    try:
-        return Keys(pg_url, create_key(store, "read", "tests"), create_key(store, "write", "tests"))
-    finally:
-        store.close()
+    return make_keys(pg_url)
 
 
 def _items(response: httpx.Response) -> list[str]:
@@ -60,7 +55,7 @@ def test_two_servers_on_one_store_see_each_others_events(start_server, artifact:
                     break
                 assert time.perf_counter() - posted < LAG_BOUND_S, f"B still recommends {item} after {LAG_BOUND_S}s"
                 time.sleep(0.005)
-        assert http_b.get(f"/users/{user}/profile", headers=headers).status_code == 200
+        assert http_b.get(f"/users/{user}/profile", headers={"X-API-Key": pg_keys.profile}).status_code == 200
     print(f"\nshared-store lag (event on A -> B's next list): {[round(x * 1000, 1) for x in lags]} ms")
     assert max(lags) < LAG_BOUND_S
 
@@ -139,3 +134,21 @@ def test_a_bad_server_or_password_is_refused_without_the_password(pg_admin: str)
     with pytest.raises(StoreError) as refused:
         open_store(f"postgresql://nobody:s3cret-pw@{host}/no_such_db")
     assert "s3cret-pw" not in str(refused.value) and "no_such_db" in str(refused.value)
+
+
+def test_the_test_server_refuses_a_connection_without_the_password(pg_admin: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/pg-test-server`` (and so CI) runs scram-sha-256 with a random password: a local
+    user who does not know it is not the database's superuser."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(pg_admin)
+    assert parts.get("password"), "the test server's admin URL must carry its password"
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    with psycopg.connect(pg_admin, connect_timeout=5):  # with it: in
+        pass
+    others = {k: v for k, v in parts.items() if k != "password"} | {"passfile": str(tmp_path / "none")}
+    for password in (None, "wrong"):
+        without = make_conninfo(**others, **({"password": password} if password else {}))
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(without, connect_timeout=5)

@@ -99,7 +99,7 @@ ESCAPED = ["%2F", "%41%", "a%20b"]
 
 def round_trip(client: TestClient | httpx.Client, keys: Keys, bundle: Bundle, awkward: list[str]) -> None:
     """Post items and events with these ids, then read each back through a percent-encoded path."""
-    read, write = {"X-API-Key": keys.read}, {"X-API-Key": keys.write}
+    read, write = {"X-API-Key": keys.profile}, {"X-API-Key": keys.write}
     items = [{"item_id": i, "title": f"Item {n}", "text": "an awkward id"} for n, i in enumerate(awkward)]
     created = client.post("/items", json={"items": items}, headers=write)
     assert created.status_code == 201, created.text

@@ -1,6 +1,7 @@
 """What every command shares: the typer app, the consoles, common options and the error mapping.
 
-Library errors (`LongtailError`) become a one-line red message and a non-zero exit, never a traceback.
+Library errors (`LongtailError`) become a one-line red message and a non-zero exit, never a traceback;
+any URL in it is shown without its password (``common.urls``), whichever message quoted it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from longtail.common.urls import redact_text
 from longtail.errors import LongtailError
 
 app = typer.Typer(
@@ -48,7 +50,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LongtailError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, markup=True,
+                              soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -99,16 +100,22 @@ def serve(
 @handle_errors
 def keys_create(
     store: StoreOpt,
-    scope: Annotated[str, typer.Option(help="read (GET, /recommend) | write (also POST /items, /events).")] = "read",
+    scope: Annotated[str, typer.Option(help="read (recommendations, items, /metrics) | profile (also user histories) "
+                                            "| write (also POST /events, /items; not histories) | admin (everything, "
+                                            "/admin/* too).")] = "read",
     name: Annotated[str, typer.Option(help="A note saying whose key it is.")] = "",
+    expires: Annotated[Optional[str], typer.Option(
+        help="Refuse the key after this: a span (30d, 12h, 90m, 2w) or an ISO date (2027-01-31, UTC unless it "
+             "says). Default: never.")] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from longtail.serve.keys import create_key
+    from longtail.serve.keys import create_key, parse_expiry
     from longtail.serve.store import open_store
 
+    until = None if expires is None else parse_expiry(expires)
     opened = open_store(store)
     try:
-        print(create_key(opened, scope, name))
+        print(create_key(opened, scope, name, expires=until))
     finally:
         opened.close()
 
@@ -116,7 +123,7 @@ def keys_create(
 @keys_app.command("list")
 @handle_errors
 def keys_list(store: StoreOpt) -> None:
-    """List key ids, scopes and whether they are revoked (never the keys)."""
+    """List key ids, scopes, expiry and whether they are revoked (never the keys)."""
     from longtail.serve.store import open_store
 
     opened = open_store(store)
@@ -125,10 +132,14 @@ def keys_list(store: StoreOpt) -> None:
     finally:
         opened.close()
     table = Table(title="API keys")
-    for column in ("key_id", "scope", "name", "revoked"):
+    for column in ("key_id", "scope", "name", "expires (UTC)", "revoked"):
         table.add_column(column)
+    now = time.time()
     for row in rows:
-        table.add_row(str(row["key_id"]), str(row["scope"]), str(row["name"]), "yes" if row["revoked"] else "")
+        until = row["expires"]
+        shown = "" if until is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(until))) + (
+            " (expired)" if float(until) <= now else "")
+        table.add_row(str(row["key_id"]), str(row["scope"]), str(row["name"]), shown, "yes" if row["revoked"] else "")
     console.print(table)
 
 
@@ -141,7 +152,7 @@ def keys_revoke(store: StoreOpt, key_id: Annotated[str, typer.Argument(help="The
     opened = open_store(store)
     try:
         if not opened.revoke_key(key_id):
-            raise LongtailError(f"no live key {key_id!r} in {store}")
+            raise LongtailError(f"no live key {key_id!r} in {opened.name}")  # its name: never the password
     finally:
         opened.close()
     console.print(f"revoked {key_id}")

@@ -47,19 +47,20 @@ def fsync_dir(path: str | Path) -> None:
 
 @overload
 def atomic_writer(path: str | Path, mode: Literal["wb"] = "wb", *, encoding: None = None,
-                  fsync: bool = True) -> AbstractContextManager[BinaryIO]: ...
+                  fsync: bool = True, file_mode: int | None = None) -> AbstractContextManager[BinaryIO]: ...
 @overload
 def atomic_writer(path: str | Path, mode: Literal["w"], *, encoding: str = "utf-8",
-                  fsync: bool = True) -> AbstractContextManager[TextIO]: ...
+                  fsync: bool = True, file_mode: int | None = None) -> AbstractContextManager[TextIO]: ...
 @contextmanager
 def atomic_writer(path: str | Path, mode: str = "wb", *, encoding: str | None = None,
-                  fsync: bool = True) -> Iterator[IO[Any]]:
+                  fsync: bool = True, file_mode: int | None = None) -> Iterator[IO[Any]]:
     """Stream into ``path`` atomically: yields an open handle on a temporary file beside it
     (``mode`` ``"wb"``: binary; ``"w"``: text in ``encoding``, utf-8 by default), which replaces
     ``path`` when the block ends without an error and is deleted when it raises.
 
     ``fsync=False`` skips the file and folder fsyncs (still atomic, not durable across a power
-    cut: for caches whose loss only costs recomputation).
+    cut: for caches whose loss only costs recomputation). ``file_mode`` (e.g. ``0o600``): the
+    file's permissions from its creation on, whatever the process umask (None: the umask decides).
 
     >>> with atomic_writer(path) as handle:  # doctest: +SKIP
     ...     np.savez(handle, x=x)
@@ -71,8 +72,11 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, encoding: str | None = 
     path = Path(path)
     tmp = temp_path(path)
     try:
-        # "x": exclusive create, so a clashing name fails rather than sharing a file
-        with (tmp.open("xb") if mode == "wb" else tmp.open("x", encoding=encoding or "utf-8")) as handle:
+        # O_EXCL: exclusive create, so a clashing name fails rather than sharing a file
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if file_mode is None else file_mode)
+        if file_mode is not None:
+            os.fchmod(fd, file_mode)  # the mode given to open is narrowed by the umask, never widened
+        with (os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding=encoding or "utf-8")) as handle:
             yield handle
             handle.flush()
             if fsync:
@@ -86,18 +90,19 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, encoding: str | None = 
         fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True, file_mode: int | None = None) -> Path:
     """Replace ``path`` with ``data`` atomically (see the module docstring); returns ``path``."""
     path = Path(path)
-    with atomic_writer(path, "wb", fsync=fsync) as handle:
+    with atomic_writer(path, "wb", fsync=fsync, file_mode=file_mode) as handle:
         handle.write(data)
     return path
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, fsync: bool = True) -> Path:
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8", *, fsync: bool = True,
+                      file_mode: int | None = None) -> Path:
     """Replace ``path`` with ``text`` encoded as ``encoding``, atomically; returns ``path``."""
     path = Path(path)
-    with atomic_writer(path, "w", encoding=encoding, fsync=fsync) as handle:
+    with atomic_writer(path, "w", encoding=encoding, fsync=fsync, file_mode=file_mode) as handle:
         handle.write(text)
     return path
 

@@ -1,9 +1,18 @@
 """Atomic, checksummed model artifacts (npz arrays + JSON manifest; no pickle).
 
-A saved artifact is a directory ``<path>.v-<id>/`` and ``<path>`` is a symlink to it. Saving writes
-a new version directory completely (fsync'd), then swaps the symlink with ``os.replace`` — one
-atomic step — so a crash mid-save leaves the previous version in place and loadable, and a reader
-never sees a half-written artifact.
+A saved artifact is a directory ``.<name>.v-<time>-<hex8>/`` beside ``<path>`` (= ``<parent>/<name>``),
+and ``<path>`` is a symlink to it. Saving writes a new version directory completely (fsync'd), then
+swaps the symlink with ``os.replace`` — one atomic step — so a crash mid-save leaves the previous
+version in place and loadable, and a reader never sees a half-written artifact.
+
+Old versions: a save keeps the newest ``keep`` versions (3 by default, the new one included) and
+removes older ones, so another replica still serving the previous version (it loaded it before
+the flip, and reads its files later: a bundled encoder) keeps its files until two more saves.
+Only folders named like a version of this artifact, beside the link, are ever removed: never the
+folder a hand-made link points to, nor anything else in the parent.
+
+Versions are owner-only (folders 0o700, files 0o600, whatever the umask): an artifact holds every
+user's history.
 
 Loading trusts nothing on disk: the manifest must list a sha256 for every file the loader reads
 (``checksums`` is required; an artifact without it cannot prove it is whole), and any failure to
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -39,6 +49,8 @@ READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib
 # what np.savez writes first: a local file header, or the end record of an archive without arrays
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NUMERIC_KINDS = "biufc"  # bool, ints, floats, complex: strings and objects never belong in an npz here
+KEEP_VERSIONS = 3  # versions a save leaves on disk, the new one included
+DIR_MODE, FILE_MODE = 0o700, 0o600  # owner-only: an artifact holds every user's history
 
 
 class ArtifactError(LongtailError):
@@ -52,20 +64,26 @@ def save_artifact(
     manifest: dict[str, Any],
     arrays: dict[str, np.ndarray],
     extra_files: dict[str, bytes] | None = None,
+    *,
+    keep: int = KEEP_VERSIONS,
 ) -> Path:
-    """Write ``arrays`` and ``manifest`` as a new version of the artifact at ``path`` (atomic)."""
+    """Write ``arrays`` and ``manifest`` as a new version of the artifact at ``path`` (atomic), then
+    remove this artifact's versions older than the newest ``keep`` (see the module docstring)."""
     from longtail import __version__
 
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1 (the version just written), got {keep}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     version_dir = path.parent / f".{path.name}.v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    version_dir.mkdir()
+    _owner_dir(version_dir)
     try:
-        with atomic_writer(version_dir / ARRAYS) as handle:
+        with atomic_writer(version_dir / ARRAYS, file_mode=FILE_MODE) as handle:
             np.savez(handle, **arrays)
         for name, content in (extra_files or {}).items():  # "a/b" names make sub-folders
-            (version_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(version_dir / name, content)
+            for folder in reversed(Path(name).parents[:-1]):
+                _owner_dir(version_dir / folder, exist_ok=True)
+            atomic_write_bytes(version_dir / name, content, file_mode=FILE_MODE)
         files = sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file())
         full = {
             **manifest,
@@ -74,20 +92,49 @@ def save_artifact(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "checksums": {name: sha256_file(version_dir / name) for name in files},
         }
-        atomic_write_text(version_dir / MANIFEST, json.dumps(full, indent=2, sort_keys=True))
+        atomic_write_text(version_dir / MANIFEST, json.dumps(full, indent=2, sort_keys=True), file_mode=FILE_MODE)
     except BaseException:
         shutil.rmtree(version_dir, ignore_errors=True)
         raise
-    previous = path.resolve() if path.is_symlink() else None
     if path.exists() and not path.is_symlink():
+        shutil.rmtree(version_dir, ignore_errors=True)
         raise ArtifactError(f"{path} exists and is not a longtail artifact link; refusing to replace it")
     link = path.parent / f".{path.name}.link-{uuid.uuid4().hex[:8]}"
     os.symlink(version_dir.name, link)
     os.replace(link, path)  # the atomic step
     fsync_dir(path.parent)
-    if previous is not None and previous != version_dir.resolve():
-        shutil.rmtree(previous, ignore_errors=True)
+    for old in old_versions(path, keep=keep):
+        shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def _owner_dir(folder: Path, *, exist_ok: bool = False) -> None:
+    """Create ``folder`` 0o700 whatever the umask (mkdir's mode is narrowed by it, never widened)."""
+    try:
+        folder.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if not exist_ok:
+            raise
+        return
+    os.chmod(folder, DIR_MODE)
+
+
+def old_versions(path: str | Path, *, keep: int = KEEP_VERSIONS) -> list[Path]:
+    """The version folders of the artifact ``path`` a save removes: real folders named
+    ``.<name>.v-<time>-<hex8>`` in its own parent, but the newest ``keep`` and the link's target.
+    Newest by the time in the name, then by the folder's mtime (several saves in one second)."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.v-\d{{8}}T\d{{6}}-[0-9a-f]{{8}}")
+    target = Path(os.path.realpath(path)) if path.is_symlink() else None
+    found = []
+    for entry in path.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            try:
+                found.append((entry.name.rsplit("-", 2)[1], entry.stat().st_mtime_ns, entry))
+            except OSError:  # removed meanwhile (another process saving the same artifact)
+                continue
+    found.sort(reverse=True)
+    return [entry for _, _, entry in found[keep:] if entry.resolve() != target]
 
 
 def load_artifact(path: str | Path, *, verify: bool = True,

@@ -24,9 +24,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longtail import __version__
 from longtail.errors import LongtailError
-from longtail.serve.middleware import BodyLimit, RequestMetrics
+from longtail.serve.memory import settle
+from longtail.serve.middleware import Admission, BodyLimit, RequestMetrics
 from longtail.serve.routers import events, items, ops, recommend, users
-from longtail.serve.service import Conflict, NotFound, Service, ServiceConfig, Unavailable
+from longtail.serve.faults import Conflict, NotFound, Unavailable
+from longtail.serve.service import Service, ServiceConfig
 from longtail.serve.store import StoreUnavailable, unavailable
 
 logger = logging.getLogger("longtail.serve")
@@ -54,6 +56,7 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settle()  # the loaded state out of the collector's scans: no 300 ms pauses under load
         service.start_watcher()
         service.start_follower()
         try:
@@ -65,7 +68,10 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
         title="longtail",
         version=__version__,
         summary="Recommendations of long-tail and cold-start items; live catalogue and events.",
-        description="Send a key from `longtail keys create` as `X-API-Key`; writes need a write key. "
+        description="Send a key from `longtail keys create` as `X-API-Key` on every request but `/health` "
+                    "(this schema and `/metrics` included): `read` for recommendations and items, `profile` "
+                    "for histories (and the private fields of /recommend), `write` for events and items, "
+                    "`admin` for /admin/*. "
                     f"Bodies are limited to {max_body_bytes} bytes, lists to the documented maxima.",
         lifespan=lifespan,
     )
@@ -73,7 +79,8 @@ def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int 
     for router in (recommend.router, items.router, users.router, events.router, ops.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
-    app.add_middleware(RequestMetrics, metrics=service.metrics)  # outermost: times the 413s too
+    app.add_middleware(Admission, checker=service.keys)  # the key before the body: a refusal reads nothing
+    app.add_middleware(RequestMetrics, metrics=service.metrics)  # outermost: times the 401s and 413s too
     _error_handlers(app)
     return app
 

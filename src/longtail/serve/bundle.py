@@ -30,7 +30,7 @@ from longtail.data.dataset import load_dataset
 from longtail.data.history import HistoryBatch
 from longtail.data.interactions import Interactions
 from longtail.errors import ConfigError, LongtailError
-from longtail.models.artifact import ARRAYS, ArtifactError, load_artifact, one_line, save_artifact
+from longtail.models.artifact import ARRAYS, KEEP_VERSIONS, ArtifactError, load_artifact, one_line, save_artifact
 from longtail.models.base import Recommender
 from longtail.models.registry import from_arrays, make_model
 from longtail.pipeline import TextFallback
@@ -71,8 +71,9 @@ class Bundle:
         return self.source.name
 
 
-def save_bundle(bundle: Bundle, path: str | Path) -> Path:
-    """Write ``bundle`` as a new version of the artifact at ``path`` (atomic symlink flip)."""
+def save_bundle(bundle: Bundle, path: str | Path, *, keep: int = KEEP_VERSIONS) -> Path:
+    """Write ``bundle`` as a new version of the artifact at ``path`` (atomic symlink flip); the
+    newest ``keep`` versions stay on disk for replicas still serving them."""
     model_manifest, model_arrays = bundle.model.to_arrays()
     n_items = len(bundle.item_ids)
     if not (len(bundle.titles) == len(bundle.texts) == n_items == len(bundle.embeddings)):
@@ -107,7 +108,7 @@ def save_bundle(bundle: Bundle, path: str | Path) -> Path:
         catalogue["categories"] = list(bundle.categories)
     extra = {CATALOGUE: json.dumps(catalogue).encode(), USERS: json.dumps(list(bundle.user_ids)).encode()}
     extra |= {f"{ENCODER_DIR}/{name}": content for name, content in (bundle.encoder_files or {}).items()}
-    return save_artifact(path, manifest, arrays, extra_files=extra)
+    return save_artifact(path, manifest, arrays, extra_files=extra, keep=keep)
 
 
 # what rebuilding or querying a model from arrays that do not fit it can raise (torch: RuntimeError)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 
@@ -95,23 +95,34 @@ class Catalogue:
         return self.positions.get(item_id)
 
     def add(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        """Append new items (caller holds the state's write lock; ids are new). Returns their indices."""
+        """Append new items (caller holds the state's write lock; ids are new). Returns their indices.
+
+        All or nothing: the vectors go to rows no reader sees yet and into the index first; ids,
+        titles and texts join only once that succeeded, so a failing index add leaves the
+        catalogue as it was and shifts no later item's index."""
         buffer, n = self._snap
         m = len(ids)
+        popularity = self.popularity
         if n + m > len(buffer):
             capacity = max(2 * len(buffer), n + m)
             grown = np.zeros((capacity, self.dim), dtype=np.float32)
             grown[:n] = buffer[:n]
             popularity = np.zeros(capacity, dtype=np.int64)
             popularity[:n] = self.popularity[:n]
-            buffer, self.popularity = grown, popularity
-        buffer[n:n + m] = vectors
+            buffer = grown
+        buffer[n:n + m] = vectors  # rows >= n: outside every published snapshot
         new = np.arange(n, n + m, dtype=np.int64)
-        self.ids.extend(ids)
-        self.titles.extend(titles)
-        self.texts.extend(texts)
         with self._index_lock.writing():
-            self.all.add(new, vectors)
+            try:
+                self.all.add(new, vectors)
+            except BaseException:
+                with suppress(Exception):  # whatever part of the batch went in
+                    self.all.remove(new)
+                raise
+            self.ids.extend(ids)
+            self.titles.extend(titles)
+            self.texts.extend(texts)
+            self.popularity = popularity
             # published after its data, with the indexes: a reader sees whole items only, and a
             # search (read lock) never meets an id its snapshot does not hold
             self._snap = (buffer, n + m)

@@ -26,6 +26,15 @@ class History:
         return len(self.items)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """Events checked against the histories, not yet in them (``Histories.stage``)."""
+
+    new_users: list[str]  # appended in this order: indices len(ids), len(ids) + 1, ...
+    positives: list[tuple[int, int, int]]  # (user, item, ts) pairs new to the histories
+    events: int
+
+
 class Histories:
     """Append-only users and histories. Writers hold ``lock``; ``history()`` takes it briefly to
     copy one user's events, so a reader never sees a half-applied event."""
@@ -65,6 +74,30 @@ class Histories:
             self.positions[user_id] = u
         return u
 
+    def stage(self, user_ids: list[str], items: list[int], ts: list[int]) -> Staged:
+        """What these events would change, changing nothing (caller holds ``lock``): the state
+        commits it only once the model took it, so a refused update leaves no trace here."""
+        new_users: dict[str, int] = {}
+        seen: set[tuple[int, int]] = set()
+        positives: list[tuple[int, int, int]] = []
+        for user_id, item, t in zip(user_ids, items, ts, strict=True):
+            u = self.positions.get(user_id)
+            if u is None:
+                u = new_users.setdefault(user_id, len(self.ids) + len(new_users))
+            if (u, item) in seen or item in self._extra.get(u, ()) or self._in_train(u, item):
+                continue  # a repeated interaction is still one positive, as in the protocol
+            seen.add((u, item))
+            positives.append((u, item, int(t)))
+        return Staged(list(new_users), positives, len(items))
+
+    def commit(self, staged: Staged) -> None:
+        """Record what ``stage`` computed (caller holds ``lock``, and nothing was added between)."""
+        for user_id in staged.new_users:
+            self.ensure_user(user_id)
+        for u, item, t in staged.positives:
+            self._extra.setdefault(u, {})[item] = t
+        self.n_events_applied += staged.events
+
     def _in_train(self, u: int, item: int) -> bool:
         if u >= self.n_model_users:
             return False
@@ -75,12 +108,9 @@ class Histories:
     def add(self, u: int, item: int, ts: int) -> bool:
         """Record one event (caller holds ``lock``). True when the (user, item) pair is new: a
         repeated interaction is still one positive, as in the protocol."""
-        self.n_events_applied += 1
-        extra = self._extra.setdefault(u, {})
-        if item in extra or self._in_train(u, item):
-            return False
-        extra[item] = int(ts)
-        return True
+        staged = self.stage([self.ids[u]], [item], [ts])
+        self.commit(staged)
+        return bool(staged.positives)
 
     def positives(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Every positive, the artifact's then the events': (users, items, ts, weights or None;

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware (``BaseHTTPMiddleware`` costs ~1 ms a request): request-body size limit and
-per-route request metrics.
+"""Pure ASGI middleware (``BaseHTTPMiddleware`` costs ~1 ms a request): admission by API key,
+request-body size limit and per-route request metrics.
 
 The size limit is ours rather than FastAPI's ``max_body_size``, whose 413 is plain text on some
 paths and JSON on others; ours always answers ``{"detail": ...}``."""
@@ -11,10 +11,17 @@ import json
 import time
 from typing import Any
 
+from anyio import CapacityLimiter
+from anyio.to_thread import run_sync
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from longtail.serve.keys import KeyChecker, Verdict
 from longtail.serve.metrics import Metrics
+from longtail.serve.store import StoreUnavailable
+
+OPEN_PATHS = frozenset({"/health"})  # liveness probes carry no key; it says nothing about users
+_KEEP_UNREAD = 64 << 10  # a refused request's body up to this size is discarded, the connection kept
 
 
 class BodyTooLarge(HTTPException):
@@ -91,12 +98,55 @@ class BodyLimit:
             await _reply(send, exc.status_code, str(exc.detail))
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def _reply(send: Send, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = (),
+                 close: bool = True) -> None:
+    """A JSON error ``{"detail": ...}``; ``close``: the connection too (its body was not read)."""
     body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                "headers": headers + ([(b"connection", b"close")] if close else [])})
     await send({"type": "http.response.body", "body": body})
+
+
+class Admission:
+    """Checks ``X-API-Key`` before anything else of the request is read or run: a refused request
+    costs no body parsing and no worker thread. The verdict goes to ``scope["state"]["key"]``
+    (``request.state.key``), where the routes' dependencies compare scopes (``deps``).
+
+    Keys the checker remembers are answered here, on the event loop; others are read from the store
+    in a thread of a pool of their own (``lookups`` at a time), so a server whose worker threads are
+    all busy still admits and refuses. ``open_paths`` need no key."""
+
+    def __init__(self, app: ASGIApp, checker: KeyChecker, open_paths: frozenset[str] = OPEN_PATHS,
+                 lookups: int = 2) -> None:
+        self.app = app
+        self.checker = checker
+        self.open_paths = open_paths
+        self.limiter = CapacityLimiter(lookups)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        presented = headers.get(b"x-api-key", b"").decode("latin-1") or None
+        verdict: Verdict | None = self.checker.cached(presented)
+        try:
+            if verdict is None:
+                verdict = await run_sync(self.checker.check, presented, limiter=self.limiter)
+        except StoreUnavailable as exc:
+            await _reply(send, 503, f"cannot check the API key now: {exc}",
+                         ((b"retry-after", str(int(exc.retry_after)).encode()),))
+            return
+        if not verdict.ok:
+            # the server discards an unread body to keep the connection; a large or streamed one
+            # is not worth reading for nothing: close that connection instead
+            length = headers.get(b"content-length", b"0")
+            large = not length.isdigit() or int(length) > _KEEP_UNREAD or b"transfer-encoding" in headers
+            await _reply(send, 401, verdict.reason, ((b"www-authenticate", b"ApiKey"),), close=large)
+            return
+        scope.setdefault("state", {})["key"] = verdict
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:

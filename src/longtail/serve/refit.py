@@ -39,14 +39,44 @@ class Snapshot:
 
 
 def snapshot(state: LiveState) -> Snapshot:
-    """The live state's data as of now; take it under ``state.lock``."""
+    """The live state's data as of now; take it under ``state.lock``. The stored writes the live
+    state set aside (``state.unindexed``, ``state.unapplied``) are folded in: the refit learns
+    them, and its ``through`` (the state's last sequence numbers) covers them."""
     vectors, n = state.catalogue.snapshot()
+    item_ids, titles, texts = (list(x[:n]) for x in (state.catalogue.ids, state.catalogue.titles, state.catalogue.texts))
+    extra = [r for r in state.unindexed if r[1] not in state.catalogue.positions and np.all(np.isfinite(r[4]))]
+    if extra:
+        item_ids += [r[1] for r in extra]
+        titles += [r[2] for r in extra]
+        texts += [r[3] for r in extra]
+        vectors = np.concatenate([vectors, np.stack([r[4] for r in extra]).astype(np.float32)])
+    user_ids = list(state.histories.ids)
     users, items, ts, weights = state.histories.positives()
-    positives = Interactions(users.astype(np.int32), items.astype(np.int32), ts, len(state.histories), n,
+    if state.unapplied:
+        users, items, ts, weights = _with_unapplied(state, user_ids, users, items, ts, weights)
+    positives = Interactions(users.astype(np.int32), items.astype(np.int32), ts, len(user_ids), len(item_ids),
                              weights=weights)
-    return Snapshot(state.bundle, state.model.spec(), list(state.histories.ids), list(state.catalogue.ids[:n]),
-                    list(state.catalogue.titles[:n]), list(state.catalogue.texts[:n]), vectors.copy(), positives,
+    return Snapshot(state.bundle, state.model.spec(), user_ids, item_ids, titles, texts, vectors.copy(), positives,
                     state.last_event_seq, state.last_item_seq)
+
+
+def _with_unapplied(state: LiveState, user_ids: list[str], users: np.ndarray, items: np.ndarray, ts: np.ndarray,
+                    weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The positives plus the events the live model refused (new users appended to ``user_ids``),
+    each (user, item) pair once, the first kept: what the histories would hold had they applied."""
+    positions = dict(state.histories.positions)
+    rows = []
+    for _, user_id, item, t in state.unapplied:
+        if user_id not in positions:
+            positions[user_id] = len(user_ids)
+            user_ids.append(user_id)
+        rows.append((positions[user_id], item, t))
+    extra = np.asarray(rows, np.int64).reshape(-1, 3)
+    users, items, ts = (np.concatenate([a, extra[:, j]]) for j, a in enumerate((users, items, ts)))
+    weights = None if weights is None else np.concatenate([weights, np.ones(len(extra), np.float32)])
+    _, first = np.unique(users * (int(items.max()) + 1) + items, return_index=True)
+    keep = np.sort(first)
+    return users[keep], items[keep], ts[keep], None if weights is None else weights[keep]
 
 
 def refit(data: Snapshot) -> Bundle:

@@ -4,12 +4,19 @@ Limits live here so the spec documents them: ``k`` <= ``MAX_K``, batches <= ``MA
 ids <= 128 characters, text <= 10,000. Strings must be valid Unicode (JSON allows lone surrogates,
 which SQLite cannot store) without control characters: C0 (NUL, ESC...), DEL and C1 would reach
 logs, terminals and other clients' screens as escapes; item text alone may hold ``\n`` and ``\t``.
+Ids, titles and categories also refuse invisible format characters (Unicode category Cf: bidi
+controls, zero-width spaces and joiners, BOM, soft hyphen): they make two ids that look alike differ,
+and a title's bidi override reorders what other clients display around it. Item text refuses the
+bidi controls only: zero-width joiners belong to emoji and to Persian and Indic writing, and text is
+read by the encoder, not shown as a label. Titles are still the client's text: consumers escape
+them (HTML) when they display them (README).
 Ids that create a resource read back by URL (a user through events, an item) must also fit one path
 segment: no ``/``, and not ``.`` or ``..`` (clients resolve those before sending).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,6 +28,8 @@ MAX_PAGE = 100
 # C0, DEL and C1 (U+0080..U+009F): terminal escapes (ESC, CSI) and invisible line breaks (NEL)
 CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)))
 TEXT_CONTROL = CONTROL - {"\n", "\t"}
+# embeddings, overrides, isolates and marks: they reorder the display of the text around them
+BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
 def _clean(value: str) -> str:
@@ -34,12 +43,20 @@ def _clean(value: str) -> str:
 def _printable(value: str) -> str:
     if not CONTROL.isdisjoint(value):
         raise ValueError("must not contain control characters")
+    hidden = next((c for c in value if unicodedata.category(c) == "Cf"), None)
+    if hidden is not None:
+        raise ValueError(f"must not contain invisible format characters (found U+{ord(hidden):04X}; bidi "
+                         "controls, zero-width spaces and joiners, BOM and soft hyphens are refused)")
     return _clean(value)
 
 
 def _text(value: str) -> str:
     if not TEXT_CONTROL.isdisjoint(value):
         raise ValueError("must not contain control characters other than newline and tab")
+    hidden = next((c for c in value if c in BIDI), None)
+    if hidden is not None:
+        raise ValueError(f"must not contain invisible bidi controls (found U+{ord(hidden):04X}): they reorder "
+                         "how the text around them is displayed")
     return _clean(value)
 
 
@@ -101,13 +118,16 @@ class RecommendedItem(BaseModel):
         description="model: ranked by the model; text: an item the model cannot score, matched by "
                     "text to the user's history; popular: user without history")
     explanation: str | None = Field(description="why the item is there (null when the request said explain=false)")
-    because: str | None = Field(None, description="the history item the explanation refers to")
+    because: str | None = Field(None, description="the history item the explanation refers to (null unless "
+                                                  "the key has the profile scope)")
 
 
 class RecommendResponse(BaseModel):
     user_id: str
-    known_user: bool
-    history_size: int
+    known_user: bool | None = Field(None, description="whether the user has a history (null unless the key "
+                                                      "has the profile scope)")
+    history_size: int | None = Field(None, description="items in the user's live history (null unless the key "
+                                                       "has the profile scope)")
     model: str
     artifact: str
     items: list[RecommendedItem]
@@ -182,9 +202,12 @@ class ItemIn(BaseModel):
 
     item_id: PathId = Field(description="read back at /items/{item_id}: no '/', not '.' or '..', no control "
                                         "characters, no outer whitespace")
-    title: Title = Field(description="not blank; no control characters")
-    text: Text = Field("", description="the richest description available; newlines and tabs allowed")
-    categories: list[Category] = Field(default_factory=list, max_length=50, description="no control characters")
+    title: Title = Field(description="not blank; no control or invisible format characters "
+                                         "(bidi, zero-width); clients escape it (HTML) to display it")
+    text: Text = Field("", description="the richest description available; newlines and tabs allowed, "
+                                        "bidi controls refused")
+    categories: list[Category] = Field(default_factory=list, max_length=50,
+                                      description="no control or invisible format characters")
 
 
 class ItemBatch(BaseModel):
@@ -194,15 +217,18 @@ class ItemBatch(BaseModel):
 
 
 class ItemsCreated(BaseModel):
-    added: list[str]
+    added: list[str] = Field(description="the item ids stored (durably, all of the batch)")
     catalogue_size: int
+    indexed: bool = Field(True, description="false: stored, but the live catalogue could not take them now; "
+                                            "the next refit or restart adds them (do not send them again)")
+    reason: str | None = Field(None, description="why they are not indexed, in words (null when indexed)")
 
 
 class EventIn(BaseModel):
     model_config = Strict
 
     user_id: PathId = Field(description="a new id starts a new user, read back at /users/{user_id}/profile: "
-                                        "no '/', not '.' or '..', no control characters, no outer whitespace")
+                                        "no '/', not '.' or '..', no control or invisible characters, no outer whitespace")
     item_id: Id
     timestamp: int | None = Field(None, ge=0, le=2**53, description="Unix seconds; default: now")
     event_id: Id | None = Field(None, description="idempotency key: an event_id already stored is not stored again")
@@ -218,6 +244,11 @@ class EventsStored(BaseModel):
     stored: int
     duplicates: int
     last_seq: int | None
+    model_updated: bool = Field(True, description="false: some stored events could not be learned by the "
+                                                  "live model now; the next refit learns them (do not send "
+                                                  "them again)")
+    not_applied: int = Field(0, description="how many of the stored events the live model has not learned")
+    reason: str | None = Field(None, description="why, in words (null when model_updated)")
 
 
 class Health(BaseModel):

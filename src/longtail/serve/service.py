@@ -25,57 +25,20 @@ import numpy as np
 from anyio import CapacityLimiter
 
 from longtail.errors import LongtailError
-from longtail.models.artifact import ArtifactError, one_line
+from longtail.models.artifact import one_line
+from longtail.serve.faults import (RELOAD_RUNNING, Conflict, NotFound, ReloadFailed, ReloadRunning, Unavailable,
+                                   not_stored, why_unloadable)
 from longtail.serve.keys import KeyChecker
+from longtail.serve.memory import settle_later
 from longtail.serve.metrics import Metrics
-from longtail.serve.schemas import EventIn, ItemIn
-from longtail.serve.state import LiveState
+from longtail.serve.schemas import EventIn, EventsStored, ItemIn, ItemsCreated
+from longtail.serve.state import EVENTS_REASON, ITEMS_REASON, LiveState, Setback
 from longtail.serve.store import DuplicateKey, EventIdConflict, NewEvent, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from longtail.text import TextEncoder
 
 logger = logging.getLogger(__name__)
-
-
-class NotFound(LongtailError):
-    """An unknown user or item (HTTP 404)."""
-
-
-class Conflict(LongtailError):
-    """An item id that already exists, or an event_id reused for another event (HTTP 409)."""
-
-
-class Unavailable(LongtailError):
-    """The server cannot do this now or with this artifact (HTTP 503); ``retry_after`` (seconds)
-    when waiting may help, sent as ``Retry-After``."""
-
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ReloadFailed(Unavailable):
-    """The artifact version ``target`` cannot be loaded; the old state keeps serving."""
-
-    def __init__(self, message: str, target: Path) -> None:
-        super().__init__(message)
-        self.target = target
-
-
-def _not_stored(exc: StoreUnavailable) -> Unavailable:
-    return Unavailable(f"{exc}; nothing from this request was stored, send it again later",
-                       retry_after=exc.retry_after)
-
-
-def _why_unloadable(exc: BaseException) -> str:
-    """A reason in words for a version that fails to load (the exception's text names paths)."""
-    text = str(exc).lower()
-    if isinstance(exc, ArtifactError) and "checksum" in text:
-        return "its files do not match their checksums (corrupted or modified)"
-    if isinstance(exc, FileNotFoundError) or "no manifest" in text or "missing" in text:
-        return "a file of it is missing"
-    return "its files are damaged or incompatible with this server (details in the server log)"
 
 
 @dataclass(frozen=True)
@@ -108,15 +71,16 @@ class Service:
         self.write_lock = threading.RLock()
         self._reload_lock = threading.Lock()
         self._encoder_lock = threading.Lock()
-        self._encoders: dict[Path | None, TextEncoder] = {}  # artifact encoder folder -> encoder
+        # encoder fingerprint -> (the artifact's encoder folder, its encoder): the served artifact's only
+        self._encoders: dict[str, tuple[Path | None, TextEncoder]] = {}
         self.started = time.time()
         self.reloads = 0
         self.compute_limiter = CapacityLimiter(max(1, os.cpu_count() or 1))
         self.state = LiveState.load(config.artifact, self.store, self.encode)
         self.events_stored = self.store.count_events()
         if self.store.count_keys() == 0:
-            logger.warning("no API keys in %s: every request but /health and /metrics will get 401; "
-                           "create one with `longtail keys create --store ... --scope write`", self.store.name)
+            logger.warning("no API keys in %s: every request but /health will get 401; "
+                           "create one with `longtail keys create --store ... --scope admin`", self.store.name)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._bad_target: Path | None = None  # the version the watcher failed to load (not retried)
@@ -138,15 +102,26 @@ class Service:
         from longtail.serve.bundle import bundle_encoder
 
         folder = bundle_encoder(state.bundle)  # an artifact trained with an adapted encoder carries it
+        wanted = state.encoder_fingerprint
         with self._encoder_lock:
-            encoder = self._encoders.get(folder)
-            if encoder is None:
-                encoder = self._encoders[folder] = TextEncoder(folder)
+            held = self._encoders.get(wanted)
+            if held is None or held[0] != folder:  # each version carries its own copy: one model for all
+                held = self._encoders[wanted] = (folder, TextEncoder(folder))
+        if state is getattr(self, "state", None):  # (not yet set while the first state loads)
+            self.keep_encoder_of(state)
+        encoder = held[1]
         if encoder.fingerprint != state.encoder_fingerprint:
             raise Unavailable(f"cannot embed text: the artifact's vectors come from encoder "
                               f"{state.encoder_fingerprint!r}, this server has {encoder.fingerprint!r}; "
                               "retrain with this encoder")
         return encoder
+
+    def keep_encoder_of(self, state: LiveState) -> None:
+        """Forget the encoders of artifacts no longer served and free their models (~100 MB each:
+        one per reload would grow without bound); called at a swap and when the served state encodes."""
+        with self._encoder_lock:
+            for fingerprint in [f for f in self._encoders if f != state.encoder_fingerprint]:
+                self._encoders.pop(fingerprint)[1].release()
 
     def encode(self, state: LiveState, titles: list[str], texts: list[str], categories: list[str]) -> np.ndarray:
         """Unit vectors of new items with ``state``'s template; refused (503) unless this server's
@@ -162,8 +137,11 @@ class Service:
         return embed_texts(rendered, encoder=encoder, cache=False)
 
     # -- writes -------------------------------------------------------------------------------
-    def record_events(self, events: list[EventIn]) -> tuple[int, int, int | None]:
-        """Commit then apply; returns (stored, duplicates, last sequence number)."""
+    def record_events(self, events: list[EventIn], *, key_id: str | None = None) -> EventsStored:
+        """Commit then apply; the answer says how many were stored, and whether the live model
+        learned them all (a stored event it refuses is set aside for the next refit, not an error:
+        the client must not send it again). ``key_id``: the API key that sent them, stored with each
+        event (who wrote what)."""
         unknown = self._unknown_items(events)
         if unknown and self.store.shared:  # posted to another process, not followed yet
             self.follow_step()
@@ -173,7 +151,7 @@ class Service:
                            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
         now = int(time.time())
         rows = [NewEvent(e.user_id, e.item_id, now if e.timestamp is None else e.timestamp, e.event_id,
-                         client_ts=e.timestamp is not None) for e in events]
+                         client_ts=e.timestamp is not None, key_id=key_id) for e in events]
         with self.write_lock:
             try:
                 seqs = self.store.append_events(rows)  # durable from here on
@@ -181,16 +159,19 @@ class Service:
                 raise Conflict(f"event_id {exc.event_id!r} was already used (stored, or earlier in this batch) "
                                "with another user_id, item_id or timestamp; nothing from this batch was stored") from None
             except StoreUnavailable as exc:
-                raise _not_stored(exc) from exc
+                raise not_stored(exc) from exc
             kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
             self.events_stored += len(kept)
+            setback = Setback()
             if kept and self.store.shared:  # others' commits may sit before ours: apply all in order
-                self.state.catch_up(self.store, self.encode)
+                setback = self.state.catch_up(self.store, self.encode)
             elif kept:
-                self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
-                                        [r.item_id for _, r in kept], [r.ts for _, r in kept])
+                setback = self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
+                                                  [r.item_id for _, r in kept], [r.ts for _, r in kept])
         self._maybe_refit()
-        return len(kept), len(rows) - len(kept), (kept[-1][0] if kept else None)
+        mine = len({s for s, _ in kept} & set(setback.event_seqs))
+        return EventsStored(stored=len(kept), duplicates=len(rows) - len(kept), last_seq=kept[-1][0] if kept else None,
+                            model_updated=not mine, not_applied=mine, reason=EVENTS_REASON if mine else None)
 
     # -- background refit ---------------------------------------------------------------------
     def _maybe_refit(self) -> None:
@@ -231,8 +212,10 @@ class Service:
         catalogue = self.state.catalogue
         return sorted({e.item_id for e in events if catalogue.index_of(e.item_id) is None})
 
-    def add_items(self, items: list[ItemIn]) -> list[str]:
-        """Embed, commit, then index new items; all or nothing."""
+    def add_items(self, items: list[ItemIn]) -> ItemsCreated:
+        """Embed, commit, then index new items; all or nothing, twice: nothing is stored unless all
+        are, and the live catalogue takes all of them or none (a stored batch it cannot index is
+        set aside for the next refit or restart, and the answer says so)."""
         ids = [i.item_id for i in items]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
@@ -255,12 +238,14 @@ class Service:
                 logger.info("POST /items refused: %s", exc)
                 raise Conflict("an item_id in the batch already exists in the store") from None
             except StoreUnavailable as exc:
-                raise _not_stored(exc) from exc
+                raise not_stored(exc) from exc
             if self.store.shared:  # others' items may sit before ours: apply all in order
-                self.state.catch_up(self.store, self.encode)
+                setback = self.state.catch_up(self.store, self.encode)
             else:
-                self.state.add_items(seqs, ids, titles, texts, vectors)
-        return ids
+                setback = self.state.add_items(seqs, ids, titles, texts, vectors)
+            size = len(self.state.catalogue)
+        lost = bool(set(seqs) & set(setback.item_seqs))
+        return ItemsCreated(added=ids, catalogue_size=size, indexed=not lost, reason=ITEMS_REASON if lost else None)
 
     def _refuse_existing(self, ids: list[str]) -> None:
         existing = [i for i in ids if self.state.catalogue.index_of(i) is not None]
@@ -271,36 +256,52 @@ class Service:
     def artifact_target(self) -> Path:
         return Path(os.path.realpath(self.config.artifact))
 
-    def reload(self, *, force: bool = True) -> tuple[str, str, float]:
-        """Build a state from the artifact's current version and swap it in; (previous, new, s)."""
-        with self._reload_lock:
-            started = time.perf_counter()
-            previous = self.state.bundle.version
-            target = self.artifact_target()
-            if not force and target == self.state.bundle.source:
-                return previous, previous, 0.0
-            try:
-                fresh = LiveState.load(self.config.artifact, self.store, self.encode)
-                with self.write_lock:
-                    fresh.catch_up(self.store, self.encode)  # writes since the replay
-                    self.state = fresh
-            except StoreUnavailable as exc:
-                raise Unavailable(f"reload failed: {exc}; still serving {previous}",
-                                  retry_after=exc.retry_after) from exc
-            except Exception as exc:  # any fault of the new version: keep serving the old one
-                reason = _why_unloadable(exc)
-                if isinstance(exc, LongtailError):  # a message of ours: one line, traceback for debugging
-                    logger.error("cannot load artifact version %s: %s; still serving %s", target.name, exc, previous)
-                    logger.debug("artifact load failure", exc_info=exc)
-                else:
-                    logger.error("cannot load artifact version %s; still serving %s", target.name, previous,
-                                 exc_info=exc)
-                raise ReloadFailed(f"cannot load artifact version {target.name}: {reason}; "
-                                   f"still serving {previous}", target) from exc
-            self.reloads += 1
-            seconds = time.perf_counter() - started
-            logger.info("artifact swapped: %s -> %s in %.2fs", previous, fresh.bundle.version, seconds)
-            return previous, fresh.bundle.version, seconds
+    def reload(self, *, force: bool = True, wait: bool = True) -> tuple[str, str, float]:
+        """Build a state from the artifact's current version and swap it in; (previous, new, s).
+        ``wait=False`` (``POST /admin/reload``): refused at once (``ReloadRunning``) while another
+        reload runs, so repeated calls cannot pile up worker threads waiting for the first."""
+        if not self._reload_lock.acquire(blocking=wait):
+            raise ReloadRunning(RELOAD_RUNNING)
+        try:
+            return self._reload(force)
+        finally:
+            self._reload_lock.release()
+
+    def reloading(self) -> bool:
+        """Whether a reload (HTTP, watcher or refit) is running now."""
+        return self._reload_lock.locked()
+
+    def _reload(self, force: bool) -> tuple[str, str, float]:
+        """The reload itself; the caller holds ``_reload_lock``."""
+        started = time.perf_counter()
+        previous = self.state.bundle.version
+        target = self.artifact_target()
+        if not force and target == self.state.bundle.source:
+            return previous, previous, 0.0
+        try:
+            fresh = LiveState.load(self.config.artifact, self.store, self.encode)
+            with self.write_lock:
+                fresh.catch_up(self.store, self.encode)  # writes since the replay
+                self.state = fresh
+        except StoreUnavailable as exc:
+            raise Unavailable(f"reload failed: {exc}; still serving {previous}",
+                              retry_after=exc.retry_after) from exc
+        except Exception as exc:  # any fault of the new version: keep serving the old one
+            reason = why_unloadable(exc)
+            if isinstance(exc, LongtailError):  # a message of ours: one line, traceback for debugging
+                logger.error("cannot load artifact version %s: %s; still serving %s", target.name, exc, previous)
+                logger.debug("artifact load failure", exc_info=exc)
+            else:
+                logger.error("cannot load artifact version %s; still serving %s", target.name, previous,
+                             exc_info=exc)
+            raise ReloadFailed(f"cannot load artifact version {target.name}: {reason}; "
+                               f"still serving {previous}", target) from exc
+        self.reloads += 1
+        self.keep_encoder_of(fresh)
+        settle_later()  # the new state out of the collector's scans, the old one collected
+        seconds = time.perf_counter() - started
+        logger.info("artifact swapped: %s -> %s in %.2fs", previous, fresh.bundle.version, seconds)
+        return previous, fresh.bundle.version, seconds
 
     def start_watcher(self) -> None:
         if self.config.watch_s is None or self._watcher is not None:
@@ -364,6 +365,10 @@ class Service:
             "longtail_users": ("Users known to the live state.", len(state.histories)),
             "longtail_events_stored": ("Events committed to the store.", self.events_stored),
             "longtail_events_skipped": ("Stored events on items the current artifact lacks.", state.events_skipped),
+            "longtail_events_not_applied": ("Stored events the live model refused, kept for the next refit.",
+                                            len(state.unapplied)),
+            "longtail_items_not_indexed": ("Stored items the live catalogue could not take, kept for the next refit.",
+                                           len(state.unindexed)),
             "longtail_artifact_reloads_total": ("Artifact swaps since start.", self.reloads),
             "longtail_refits_total": ("Background refits since start.", self.refits),
             "longtail_model_updates": ("partial_fit updates of the served model since its artifact.",

@@ -3,12 +3,19 @@
 Built completely before it is used (startup, or a reload beside the serving state), then only
 appended to; every mutation happens under ``lock``. Replaying the store from sequence 0 over the
 same artifact yields the same state, which is what makes a restart lose nothing that was stored.
+
+Apply, then publish: an update (events, items) is computed aside (staged histories, the updated
+model copy, the index add) and published only when all of it succeeded. A stored write the model
+or the index refuses (EASE past ``max_items``, a faiss fault) leaves the state as it was; it is
+set aside (``unapplied``, ``unindexed``: counted, logged in one line per apply, folded into the
+next refit by ``serve.refit``) and never retried in a loop, so no stored write can stop a start.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +24,7 @@ from longtail.data.buckets import popularity_buckets
 from longtail.data.interactions import Interactions
 from longtail.errors import LongtailError
 from longtail.models.artifact import ArtifactError, one_line
+from longtail.models.base import Recommender
 from longtail.pipeline import RowCache, TextFallback
 from longtail.serve.bundle import Bundle, load_bundle
 from longtail.serve.catalogue import Catalogue
@@ -28,6 +36,38 @@ logger = logging.getLogger(__name__)
 # (state, titles, texts, categories) -> (n, d) unit vectors with the state's encoder and template;
 # raises a LongtailError when this process cannot produce them
 Encode = Callable[["LiveState", list[str], list[str], list[str]], np.ndarray]
+MAX_FAILED_TRIES = 16  # failed updates one apply bisects through before it sets the rest aside whole
+EVENTS_REASON = ("the live model could not learn these events now (details in the server log); they are "
+                 "stored and the next refit learns them")
+ITEMS_REASON = ("the items could not be added to the live catalogue now (details in the server log); they "
+                "are stored and the next refit or restart adds them")
+
+
+@dataclass
+class Setback:
+    """Stored writes an apply set aside (their sequence numbers), and the first failure's text for
+    the log; the client gets ``EVENTS_REASON`` / ``ITEMS_REASON``, never that text."""
+
+    event_seqs: list[int] = field(default_factory=list)
+    item_seqs: list[int] = field(default_factory=list)
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.event_seqs or self.item_seqs)
+
+    def extend(self, other: Setback) -> None:
+        self.event_seqs += other.event_seqs
+        self.item_seqs += other.item_seqs
+        self.detail = self.detail or other.detail
+
+    def log(self, during: str) -> None:
+        """One warning line per kind for the whole apply, however many writes it set aside."""
+        if self.event_seqs:
+            logger.warning("%d stored events not applied to the live model (%s: %s); kept for the next refit",
+                           len(self.event_seqs), during, self.detail)
+        if self.item_seqs:
+            logger.warning("%d stored items not indexed in the live catalogue (%s: %s); kept for the next refit",
+                           len(self.item_seqs), during, self.detail)
 
 
 class LiveState:
@@ -47,6 +87,9 @@ class LiveState:
         self.events_skipped = 0
         self.items_skipped = 0
         self.model_updates = 0  # partial_fit updates since the artifact
+        # stored writes set aside (``Setback``): (seq, user_id, item index, ts), (seq, id, title, text, vector)
+        self.unapplied: list[tuple[int, str, int, int]] = []
+        self.unindexed: list[tuple[int, str, str, str, np.ndarray]] = []
         # head / tail / cold per artifact item, for the calibration and xQuAD re-rankers
         self.buckets = popularity_buckets(bundle.popularity)
         # the text fallback chosen for this model on valid (``longtail evaluate``), stored by ``train``
@@ -78,9 +121,11 @@ class LiveState:
                     state.bundle.version, len(state.catalogue), len(state.histories), state.last_event_seq)
         return state
 
-    # -- replay -------------------------------------------------------------------------------
-    def catch_up(self, store: Store, encode: Encode | None = None) -> None:
-        """Apply the store's items and events committed after the ones already applied."""
+    # -- replay ---------------------------------------------------------------------------------
+    def catch_up(self, store: Store, encode: Encode | None = None) -> Setback:
+        """Apply the store's items and events committed after the ones already applied; what the
+        state cannot take is set aside and logged in one line (a start never dies on a write)."""
+        setback = Setback()
         rows = store.items(self.last_item_seq)
         with self.lock:
             fresh = [r for r in rows if self.catalogue.index_of(r.item_id) is None]
@@ -102,60 +147,107 @@ class LiveState:
                         self.items_skipped += len(other)
                         other = []
                 ordered = same + other
-                vectors = np.concatenate([np.stack([r.embedding for r in same]).reshape(-1, self.catalogue.dim),
+                vectors = np.concatenate([np.asarray([r.embedding for r in same], np.float32).reshape(-1, self.catalogue.dim),
                                           again[:len(other)]])
-                self._index_items([r.item_id for r in ordered], [r.title for r in ordered],
-                                  [r.text for r in ordered], vectors.astype(np.float32))
+                setback.extend(self._index_items([r.seq for r in ordered], [r.item_id for r in ordered],
+                                                 [r.title for r in ordered], [r.text for r in ordered],
+                                                 vectors.astype(np.float32)))
             if rows:
                 self.last_item_seq = max(self.last_item_seq, rows[-1].seq)
         for batch in store.events_since(self.last_event_seq):
-            self.apply_events(batch.seq, batch.user_ids, batch.item_ids, batch.ts)
+            with self.lock:
+                setback.extend(self._apply_events(batch.seq, batch.user_ids, batch.item_ids, batch.ts))
+        setback.log("catching up with the store")
+        return setback
 
     # -- writes (callers have committed them to the store first) ------------------------------
     def apply_events(self, seqs: np.ndarray | list[int], user_ids: list[str], item_ids: list[str],
-                     ts: np.ndarray | list[int]) -> int:
-        """Apply committed events in order; returns how many were applied (events on items this
-        catalogue does not have, e.g. dropped by a newer artifact, are skipped and counted)."""
-        applied = 0
-        positives: list[tuple[int, int, int]] = []  # (user, item, ts) new to the histories
+                     ts: np.ndarray | list[int]) -> Setback:
+        """Apply committed events in order: all the model takes; the others are set aside, and the
+        state stays as it was for them. Events on items this catalogue does not have (e.g. dropped
+        by a newer artifact) are skipped and counted."""
         with self.lock:
-            catalogue, histories = self.catalogue, self.histories
-            for seq, user_id, item_id, t in zip(seqs, user_ids, item_ids, ts, strict=True):
-                if int(seq) <= self.last_event_seq:
-                    continue
-                self.last_event_seq = int(seq)
-                item = catalogue.index_of(item_id)
-                if item is None:
-                    self.events_skipped += 1
-                    continue
-                u = histories.ensure_user(user_id)
-                if histories.add(u, item, int(t)):
-                    catalogue.popularity[item] += 1
-                    positives.append((u, item, int(t)))
-                applied += 1
-            if positives:
-                self._update_model(positives)
-        return applied
+            setback = self._apply_events(seqs, user_ids, item_ids, ts)
+        setback.log("posted events")
+        return setback
 
     def add_items(self, seqs: list[int], ids: list[str], titles: list[str], texts: list[str],
-                  vectors: np.ndarray) -> np.ndarray:
+                  vectors: np.ndarray) -> Setback:
+        """Index committed items (all or none of them); a refused batch is set aside."""
         with self.lock:
-            new = self._index_items(ids, titles, texts, vectors)
+            setback = self._index_items(seqs, ids, titles, texts, vectors)
             self.last_item_seq = max(self.last_item_seq, max(seqs, default=0))
-        return new
+        setback.log("posted items")
+        return setback
 
-    # -- the model follows (``Recommender.updated``: the library's ``partial_fit``) -------------
-    def _index_items(self, ids: list[str], titles: list[str], texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        """New items join the catalogue and the model (by their text), under the lock."""
-        new = self.catalogue.add(ids, titles, texts, vectors)
-        self._update_model([], vectors)
-        return new
+    # -- staged updates: the model follows (``Recommender.updated``: the library's ``partial_fit``)
+    def _apply_events(self, seqs: np.ndarray | list[int], user_ids: list[str], item_ids: list[str],
+                      ts: np.ndarray | list[int]) -> Setback:
+        """``apply_events`` under the lock. A failing group is split in halves to keep what can be
+        applied (up to ``MAX_FAILED_TRIES`` failures, so a bad replay costs a bounded number of
+        tries); each event ends up applied or set aside, and ``last_event_seq`` passes both."""
+        rows: list[tuple[int, str, int, int]] = []  # (seq, user_id, item, ts)
+        for seq, user_id, item_id, t in zip(seqs, user_ids, item_ids, ts, strict=True):
+            if int(seq) <= self.last_event_seq:
+                continue
+            self.last_event_seq = int(seq)
+            item = self.catalogue.index_of(item_id)
+            if item is None:
+                self.events_skipped += 1
+            else:
+                rows.append((int(seq), user_id, item, int(t)))
+        setback, tries = Setback(), MAX_FAILED_TRIES
 
-    def _update_model(self, positives: list[tuple[int, int, int]], vectors: np.ndarray | None = None) -> None:
-        """Swap in the model updated with ``positives`` and the new items' ``vectors``: requests
-        that hold the previous model finish with it (``updated`` copies, never writes into it)."""
-        rows = np.asarray(positives, np.int64).reshape(-1, 3)
-        new = Interactions(rows[:, 0].astype(np.int32), rows[:, 1].astype(np.int32), rows[:, 2],
-                           len(self.histories), len(self.catalogue))
-        self.model = self.model.updated(new, vectors)
+        def apply(group: list[tuple[int, str, int, int]]) -> None:
+            nonlocal tries
+            try:
+                self._apply_group(group)
+                return
+            except Exception as exc:  # any failure: the group left no trace
+                setback.detail = setback.detail or one_line(exc)
+                tries -= 1
+                if len(group) == 1 or tries <= 0:
+                    setback.event_seqs += [r[0] for r in group]
+                    self.unapplied += group
+                    return
+            half = len(group) // 2
+            apply(group[:half])
+            apply(group[half:])
+
+        if rows:
+            apply(rows)
+        return setback
+
+    def _apply_group(self, rows: list[tuple[int, str, int, int]]) -> None:
+        """Stage the events, update a model copy, then publish both; raises with nothing changed."""
+        staged = self.histories.stage([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+        model = self.model
+        if staged.positives:
+            model = self._updated(staged.positives, len(self.histories) + len(staged.new_users), len(self.catalogue))
+        self.histories.commit(staged)
+        np.add.at(self.catalogue.popularity, np.asarray([p[1] for p in staged.positives], np.int64), 1)
+        if model is not self.model:
+            self.model = model
+            self.model_updates += 1
+
+    def _index_items(self, seqs: list[int], ids: list[str], titles: list[str], texts: list[str],
+                     vectors: np.ndarray) -> Setback:
+        """New items join the model (by their text) and the catalogue, under the lock: the model
+        copy first, the catalogue's all-or-nothing add next, the model swapped in last."""
+        try:
+            model = self._updated([], len(self.histories), len(self.catalogue) + len(ids), vectors)
+            self.catalogue.add(ids, titles, texts, vectors)
+        except Exception as exc:  # nothing published: set the batch aside
+            self.unindexed += list(zip(seqs, ids, titles, texts, vectors, strict=True))
+            return Setback(item_seqs=list(seqs), detail=one_line(exc))
+        self.model = model
         self.model_updates += 1
+        return Setback()
+
+    def _updated(self, positives: list[tuple[int, int, int]], n_users: int, n_items: int,
+                 vectors: np.ndarray | None = None) -> Recommender:
+        """The model updated with ``positives`` and the new items' ``vectors``, as a copy: requests
+        that hold the current model finish with it (``updated`` never writes into it)."""
+        rows = np.asarray(positives, np.int64).reshape(-1, 3)
+        new = Interactions(rows[:, 0].astype(np.int32), rows[:, 1].astype(np.int32), rows[:, 2], n_users, n_items)
+        return self.model.updated(new, vectors)

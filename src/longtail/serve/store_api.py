@@ -55,6 +55,7 @@ class NewEvent:
     ts: int
     event_id: str | None = None
     client_ts: bool = True
+    key_id: str | None = None  # the API key that posted it (who wrote what, for audits)
 
     def same_as(self, user_id: str, item_id: str, ts: int) -> bool:
         """A retry of the stored event ``(user_id, item_id, ts)``, not another event."""
@@ -107,6 +108,32 @@ class Store(ABC):
         finally:
             if opened is not None:
                 opened.close()
+
+    _key_lock: threading.Lock  # guards the key-lookup connection (never the writer's lock)
+    _key_conn: Any = None
+
+    @contextmanager
+    def _key_reading(self) -> Iterator[Any]:
+        """A connection of its own for API-key lookups: every request checks its key, so that check
+        must not queue behind a commit (SQLite's WAL and PostgreSQL let it read meanwhile). Opened
+        on first use, dropped after a fault (the next lookup opens another)."""
+        with self._key_lock:
+            try:
+                if self._key_conn is None:
+                    self._key_conn = self._fresh()
+                yield self._key_conn
+            except self._driver_error as exc:
+                self._close_key_reader()
+                raise self._unavailable(exc) from exc
+
+    def _close_key_reader(self) -> None:
+        """Close the key-lookup connection (the caller holds ``_key_lock``)."""
+        if self._key_conn is not None:
+            try:
+                self._key_conn.close()
+            except self._driver_error:
+                pass  # already broken: nothing left to release
+            self._key_conn = None
 
     @abstractmethod
     def close(self) -> None: ...
@@ -168,9 +195,10 @@ class Store(ABC):
         now = time.time()
         seqs: list[int | None] = []
         with self._write() as conn:
-            inserted = self._insert_each(conn, "INSERT INTO events (user_id, item_id, ts, event_id, received) "
-                                               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-                                         [(e.user_id, e.item_id, int(e.ts), e.event_id, now) for e in events])
+            inserted = self._insert_each(conn, "INSERT INTO events (user_id, item_id, ts, event_id, received, key_id) "
+                                               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING "
+                                               "RETURNING seq",
+                                         [(e.user_id, e.item_id, int(e.ts), e.event_id, now, e.key_id) for e in events])
             for e, row in zip(events, inserted, strict=True):
                 if row is not None:
                     seqs.append(int(row[0]))
@@ -239,23 +267,28 @@ class Store(ABC):
             return int(self._run(conn, "SELECT COUNT(*) FROM items").fetchone()[0])
 
     # -- api keys -----------------------------------------------------------------------------
-    def add_key(self, key_id: str, salt: bytes, digest: bytes, scope: str, name: str) -> None:
+    def add_key(self, key_id: str, salt: bytes, digest: bytes, scope: str, name: str,
+                expires: float | None = None) -> None:
         with self._write() as conn:
-            self._run(conn, "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                      (key_id, salt, digest, scope, name, time.time()))
+            self._run(conn, "INSERT INTO api_keys (key_id, salt, digest, scope, name, created, revoked, expires) "
+                            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                      (key_id, salt, digest, scope, name, time.time(), expires))
 
-    def get_key(self, key_id: str) -> tuple[bytes, bytes, str] | None:
-        """(salt, digest, scope) of a live (not revoked) key, or None."""
-        with self._reading(own=True) as conn:
-            row = self._run(conn, "SELECT salt, digest, scope FROM api_keys WHERE key_id = ? AND revoked IS NULL",
-                            (key_id,)).fetchone()
-        return None if row is None else (bytes(row[0]), bytes(row[1]), str(row[2]))
+    def get_key(self, key_id: str) -> tuple[bytes, bytes, str, float | None] | None:
+        """(salt, digest, scope, expires) of a key not revoked (expired or not), or None; read on the
+        key-lookup connection, not the writer's."""
+        with self._key_reading() as conn:
+            row = self._run(conn, "SELECT salt, digest, scope, expires FROM api_keys "
+                                  "WHERE key_id = ? AND revoked IS NULL", (key_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]), str(row[2]),
+                                         None if row[3] is None else float(row[3]))
 
     def list_keys(self) -> list[dict[str, object]]:
         with self._reading(own=True) as conn:
-            rows = self._run(conn, "SELECT key_id, scope, name, created, revoked FROM api_keys "
+            rows = self._run(conn, "SELECT key_id, scope, name, created, revoked, expires FROM api_keys "
                                    "ORDER BY created").fetchall()
-        return [{"key_id": k, "scope": s, "name": n, "created": c, "revoked": r} for k, s, n, c, r in rows]
+        return [{"key_id": k, "scope": s, "name": n, "created": c, "revoked": r, "expires": x}
+                for k, s, n, c, r, x in rows]
 
     def revoke_key(self, key_id: str) -> bool:
         with self._write() as conn:

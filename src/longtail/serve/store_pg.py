@@ -25,6 +25,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
+from longtail.common.urls import scrub
 from longtail.serve.store_api import Store
 from longtail.serve.store_errors import DuplicateKey, StoreError, StoreUnavailable
 
@@ -75,13 +76,15 @@ class PostgresStore(Store):
         self.url = url
         self.name = public_name(url)
         self._lock = threading.Lock()
+        self._key_lock = threading.Lock()  # key lookups: their own connection and lock
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         try:
             self._conn = self._connect()
         except psycopg.Error as exc:
+            said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(f"store {self.name} cannot be opened ({unavailable_pg(exc)}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+                             f"{scrub(said, url)})") from None  # libpq may quote what it could not parse
         try:
             self._open()
         except BaseException:
@@ -123,6 +126,8 @@ class PostgresStore(Store):
         return self._conn
 
     def close(self) -> None:
+        with self._key_lock:
+            self._close_key_reader()
         with self._lock:
             self._closed = True
             if self._conn is not None:

@@ -24,6 +24,14 @@ META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NU
 _ITEM_INDEX = Migration(2, "events by item (recounting an item's events after a catalogue change)",
                         ("CREATE INDEX IF NOT EXISTS events_item ON events (item_id)",))
 
+
+def _key_lifetimes(real: str) -> Migration:
+    """Keys that expire, and the key that posted each event (audits; NULL for older events)."""
+    return Migration(3, "API key expiry; the key id of each stored event", (
+        f"ALTER TABLE api_keys ADD COLUMN expires {real}",
+        "ALTER TABLE events ADD COLUMN key_id TEXT",
+    ))
+
 MIGRATIONS: dict[str, tuple[Migration, ...]] = {
     "sqlite": (
         Migration(1, "catalogue items, events, API keys", (
@@ -40,6 +48,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
                 name TEXT NOT NULL, created REAL NOT NULL, revoked REAL)""",
         )),
         _ITEM_INDEX,
+        _key_lifetimes("REAL"),
     ),
     "postgresql": (
         Migration(1, "catalogue items, events, API keys", (
@@ -57,6 +66,7 @@ MIGRATIONS: dict[str, tuple[Migration, ...]] = {
                 name TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION)""",
         )),
         _ITEM_INDEX,
+        _key_lifetimes("DOUBLE PRECISION"),
     ),
 }
 

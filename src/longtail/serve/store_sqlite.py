@@ -10,6 +10,10 @@ server refuses to start instead of splitting the live state; ``longtail keys`` o
 it (several servers share one store through PostgreSQL, ``store_pg``). A store that cannot be written
 is refused at open (a real commit happens there); a write that fails later raises
 ``StoreUnavailable`` with a reason in words: the service answers 503, acknowledges nothing.
+
+A new store is owner-only (0o600, whatever the umask): the file is created here before SQLite
+opens it, and SQLite gives its ``-wal`` and ``-shm`` the database file's mode; the lock file too.
+It holds the API keys' hashes and every user's events.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from longtail.common.urls import redact_url
 from longtail.errors import ConfigError
 from longtail.serve.store_api import Store
 from longtail.serve.store_errors import DuplicateKey, StoreError, StoreUnavailable, unavailable
@@ -34,10 +39,27 @@ def store_path(url: str | Path) -> Path:
         text = text[len("sqlite:///"):]
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        raise ConfigError(f"store {url!r}: only sqlite:///PATH is supported (got scheme {scheme!r})")
+        raise ConfigError(f"store {redact_url(url)!r}: only sqlite:///PATH and postgresql://... are supported "
+                          f"(got scheme {scheme!r})")
     if not text or text == ":memory:":
-        raise ConfigError(f"store {url!r}: give a file path (an in-memory store is not durable)")
+        raise ConfigError(f"store {redact_url(url)!r}: give a file path (an in-memory store is not durable)")
     return Path(text).expanduser()
+
+
+FILE_MODE = 0o600  # owner-only: the store holds API key hashes and every user's events
+
+
+def create_owner_only(path: Path) -> None:
+    """Create ``path`` empty with mode 0o600 unless it exists (SQLite would create it 0o644 less
+    the umask, and its -wal and -shm with the same mode as it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, FILE_MODE)  # open's mode is narrowed by the umask, never widened
+    finally:
+        os.close(fd)
 
 
 class SqliteStore(Store):
@@ -53,12 +75,18 @@ class SqliteStore(Store):
         self.path = store_path(url)
         self.name = str(self.path)
         self._lock = threading.Lock()
+        self._key_lock = threading.Lock()  # key lookups: their own connection and lock
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"store {self.path}: cannot create its directory ({exc.strerror or exc})") from None
+        try:
+            create_owner_only(self.path)
+        except OSError as exc:
+            raise StoreError(f"store {self.path} cannot be opened ({exc.strerror or exc}); check that it "
+                             "and its directory are writable") from None
         try:
             if exclusive:
                 self._lock_fd = self._take_lock()
@@ -77,7 +105,9 @@ class SqliteStore(Store):
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = -1
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            if os.fstat(fd).st_size == 0:  # new (or never written): make it owner-only whatever the umask
+                os.fchmod(fd, FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
@@ -107,6 +137,8 @@ class SqliteStore(Store):
         return conn
 
     def close(self) -> None:
+        with self._key_lock:
+            self._close_key_reader()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

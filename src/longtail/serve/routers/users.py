@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Path, Query
 
-from longtail.serve.deps import ReadKey, ServiceDep
+from longtail.serve.deps import ProfileKey, ServiceDep
 from longtail.serve.routers.errors import AUTH_ERRORS, NOT_FOUND
 from longtail.serve.schemas import MAX_PAGE, HistoryEntry, Portrait, ProfileResponse
 from longtail.profile import UserProfile
 from longtail.serve.schemas import InterestOut
-from longtail.serve.service import NotFound
+from longtail.serve.faults import NotFound
+from longtail.serve.service import Service
 
 router = APIRouter(tags=["users"])
 
 
-@router.get("/users/{user_id}/profile", response_model=ProfileResponse, dependencies=[ReadKey],
+@router.get("/users/{user_id}/profile", response_model=ProfileResponse, dependencies=[ProfileKey],
             responses={**AUTH_ERRORS, **NOT_FOUND})
-def get_profile(
+async def get_profile(
     user_id: Annotated[str, Path(min_length=1, max_length=128,
                                  description="user id, percent-encoded as one path segment")],
     service: ServiceDep,
@@ -32,7 +35,14 @@ def get_profile(
     the encoder and the catalogue's keyword vocabulary (seconds); later ones take milliseconds.
 
     POST /events refuses user ids that cannot be one path segment ('/', '.', '..'), so every user
-    it creates can be read here."""
+    it creates can be read here. Needs a key with the ``profile`` scope: it is the user's history."""
+    # a portrait clusters the whole history: it takes its turn with the other computations
+    limiter = service.compute_limiter if portrait else None
+    return await run_sync(partial(profile_of, service, user_id, limit, offset, portrait), limiter=limiter)
+
+
+def profile_of(service: Service, user_id: str, limit: int, offset: int, portrait: bool) -> ProfileResponse:
+    """The answer of ``GET /users/{user_id}/profile``, without HTTP."""
     state = service.state
     u = state.histories.index_of(user_id)
     if u is None:
