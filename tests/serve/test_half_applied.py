@@ -136,7 +136,7 @@ def test_a_batch_keeps_what_the_model_takes(keys: Keys, tmp_path: Path, ease_bun
         h0 = state.histories.history(state.histories.index_of("h0")).items.tolist()
         assert state.catalogue.index_of("N0") in h0 and 4 in h0
         assert state.catalogue.popularity[state.catalogue.index_of("N2")] == 0
-        with state.lock:  # a replay of the same seqs changes nothing
+        with state.writing, state.lock:  # a replay of the same seqs changes nothing
             assert not state.catch_up(client.app.state.service.store) and len(state.unapplied) == 1
 
 

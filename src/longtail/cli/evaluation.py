@@ -36,7 +36,10 @@ def evaluate(
     min_rating: MinRatingOpt = 4.0,
     allow_missing_items: AllowMissingOpt = False,
     tune: Annotated[bool, typer.Option(help="Grid-search each model on valid (else defaults).")] = True,
-    params_from: Annotated[Optional[Path], typer.Option(help="Reuse the params of an earlier metrics.json (no tuning).")] = None,
+    params_from: Annotated[Optional[Path], typer.Option(help="Reuse the params (and text fallback) of an earlier metrics.json or "
+                                                             "a chosen.json, e.g. the shipped datasets/ml-latest-small/chosen.json (no tuning).")] = None,
+    write_chosen: Annotated[Optional[Path], typer.Option(help="Also write the params chosen on valid, with their fingerprints, "
+                                                              "as a chosen.json for --params-from (`make chosen`).")] = None,
     ild: Annotated[bool, typer.Option(help="Compute ild@K (encodes items.text once; cached).")] = True,
     rerank: Annotated[Optional[str], typer.Option(help="Re-rank each model's candidates: mmr | dpp | calibrated | xquad.")] = None,
     diversity: Annotated[float, typer.Option(help="Re-ranking knob λ in [0, 1]: 0 = the model's ranking, 1 = most diverse / calibrated.")] = 0.0,
@@ -60,27 +63,48 @@ def evaluate(
     params, fallback = params_from_metrics(params_from, names) if params_from is not None else ({}, {})
     if rerank is None and diversity != 0.0:
         raise ConfigError("--diversity needs --rerank (mmr | dpp | calibrated | xquad)")
+    if write_chosen is not None and (params_from is not None or not tune or rerank is not None or sentiment_weight
+                                     or encoder is not None or protocol != "temporal"):
+        raise ConfigError("--write-chosen needs a plain tuning run: temporal protocol, no --params-from, --no-tune, "
+                          "--rerank, --sentiment-weight or --encoder")
     config = EvaluationConfig(dataset=dataset, models=names, out=out, protocol=protocol, keep_seen=keep_seen,
                               min_rating=min_rating, allow_missing_items=allow_missing_items, tune=tune, ild=ild,
                               params=params, fallback=fallback, rerank=rerank, diversity=diversity,
                               candidates=candidates, sentiment_weight=sentiment_weight,
                               sentiment_method=sentiment_method, encoder=encoder)
     if engine.name == "local":
-        run_evaluation(config, console=console)
-        return
-    from longtail.scale.evaluate import ShardedEvaluate
+        payload = run_evaluation(config, console=console)
+    else:
+        from longtail.scale.evaluate import ShardedEvaluate
 
-    with engine:
-        run_evaluation(config, console=console, rank_test=ShardedEvaluate(engine))
+        with engine:
+            payload = run_evaluation(config, console=console, rank_test=ShardedEvaluate(engine))
+    if write_chosen is not None:
+        from longtail.eval.chosen import context, write_chosen as write
+
+        settings = context(dataset, protocol=protocol, min_rating=min_rating, keep_seen=keep_seen)
+        console.print(f"wrote {write(write_chosen, payload, settings)} (params chosen on valid, fingerprinted)")
 
 
 def params_from_metrics(path: Path, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The chosen params and text-fallback settings of ``names`` in an earlier metrics.json
-    (models it lacks are left out)."""
+    """The chosen params and text-fallback settings of ``names`` in an earlier metrics.json or a
+    chosen.json (models it lacks are left out); a chosen.json older than the code is named."""
     earlier = _models_in(path)
+    _warn_if_stale(path, [name for name in names if name in earlier])
     found = [name for name in names if name in earlier]
     return ({name: earlier[name]["params"] for name in found},
             {name: earlier[name].get("fallback", {}) for name in found})
+
+
+def _warn_if_stale(path: Path, names: list[str]) -> None:
+    """Say so when a chosen.json's fingerprints no longer match the code (the params still run:
+    they are what valid chose before, just not for today's grids)."""
+    from longtail.eval.chosen import REGENERATE, stale_models
+
+    stale = {name: why for name, why in stale_models(path).items() if name in names}
+    if stale:
+        listed = ", ".join(f"{name} ({why})" for name, why in stale.items())
+        console.print(f"[yellow]warning: {path} is stale for {listed}; regenerate with `{REGENERATE}`[/yellow]")
 
 
 def sentiment_from_metrics(path: Path, name: str) -> float:

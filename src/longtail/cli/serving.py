@@ -80,16 +80,27 @@ def serve(
     keep_alive: Annotated[float, typer.Option(help="Close an idle keep-alive connection after this many s.")] = 5.0,
     watch: Annotated[Optional[float], typer.Option(help="Poll the artifact link every N s; swap in new versions.")] = None,
     refit_every: Annotated[Optional[int], typer.Option(help="Refit in the background after N new events; swap it in.")] = None,
+    apply_every_ms: Annotated[int, typer.Option(
+        help="0: apply each POST /events to the model before answering (strict). T > 0: answer once stored "
+             "and apply pending events in the background every T ms (they reach recommendations within T ms "
+             "+ up to two applies' duration).")] = 0,
+    apply_every: Annotated[Optional[int], typer.Option(
+        help="With --apply-every-ms: also apply as soon as N events are pending.")] = None,
     log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
 ) -> None:
     """Run the HTTP service (one process: the live state lives in it); every connection is bounded."""
+    from longtail.errors import ConfigError
     from longtail.serve import create_app
     from longtail.serve.server import Limits, run
+
+    if apply_every_ms < 0 or (apply_every is not None and (apply_every < 1 or apply_every_ms == 0)):
+        raise ConfigError("--apply-every-ms must be >= 0; --apply-every N >= 1, and only with --apply-every-ms > 0")
 
     limits = Limits(header_bytes=max_header_bytes, header_timeout_s=header_timeout, keep_alive_s=keep_alive,
                     body_bytes=max_body_bytes, body_timeout_s=body_timeout)
     application = create_app(artifact, store, max_body_bytes=limits.body_bytes, body_timeout_s=limits.body_timeout_s,
-                             watch_s=watch, refit_every=refit_every)
+                             watch_s=watch, refit_every=refit_every, apply_every_ms=apply_every_ms,
+                             apply_every=apply_every)
     console.print(f"serving {artifact} on http://{host}:{port} (limits: head {limits.header_bytes} B / "
                   f"{limits.header_timeout_s:g} s, body {limits.body_bytes} B / {limits.body_timeout_s:g} s, "
                   f"keep-alive {limits.keep_alive_s:g} s)")

@@ -45,13 +45,15 @@ def without_paths(text: str) -> str:
 
 def create_app(artifact_dir: str | Path, store_url: str, *, max_body_bytes: int = 1 << 20,
                body_timeout_s: float = 20.0, watch_s: float | None = None,
-               refit_every: int | None = None) -> FastAPI:
+               refit_every: int | None = None, apply_every_ms: int = 0,
+               apply_every: int | None = None) -> FastAPI:
     """Load the artifact, replay the store, and return the app (ready before the first request).
 
     >>> app = create_app("out/model", "sqlite:///out/service.db")   # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)                # doctest: +SKIP
     """
-    config = ServiceConfig(Path(artifact_dir), store_url, max_body_bytes, watch_s, refit_every)
+    config = ServiceConfig(Path(artifact_dir), store_url, max_body_bytes, watch_s, refit_every, apply_every_ms,
+                           apply_every)
     service = Service(config)
 
     @asynccontextmanager

@@ -39,7 +39,7 @@ class Snapshot:
 
 
 def snapshot(state: LiveState) -> Snapshot:
-    """The live state's data as of now; take it under ``state.lock``. The stored writes the live
+    """The live state's data as of now; take it under ``state.writing`` and ``state.lock``. The stored writes the live
     state set aside (``state.unindexed``, ``state.unapplied``) are folded in: the refit learns
     them, and its ``through`` (the state's last sequence numbers) covers them."""
     vectors, n = state.catalogue.snapshot()

@@ -244,11 +244,16 @@ class EventsStored(BaseModel):
     stored: int
     duplicates: int
     last_seq: int | None
-    model_updated: bool = Field(True, description="false: some stored events could not be learned by the "
-                                                  "live model now; the next refit learns them (do not send "
-                                                  "them again)")
+    model_updated: bool | None = Field(True, description="false: some stored events could not be learned by "
+                                                         "the live model now; the next refit learns them (do not "
+                                                         "send them again). null: not known yet (applied later)")
     not_applied: int = Field(0, description="how many of the stored events the live model has not learned")
     reason: str | None = Field(None, description="why, in words (null when model_updated)")
+    applied: bool = Field(True, description="true: applied before this answer; false: stored and queued, applied "
+                                            "in the background (a server run with --apply-every-ms)")
+    apply_within_ms: int | None = Field(None, description="when queued: the events reach recommendations within "
+                                                          "this many ms plus the duration of up to two background "
+                                                          "applies (longtail_apply_seconds in /metrics)")
 
 
 class Health(BaseModel):

@@ -26,6 +26,7 @@ from anyio import CapacityLimiter
 
 from longtail.errors import LongtailError
 from longtail.models.artifact import one_line
+from longtail.serve.applier import Applier
 from longtail.serve.faults import (RELOAD_RUNNING, Conflict, NotFound, ReloadFailed, ReloadRunning, Unavailable,
                                    not_stored, why_unloadable)
 from longtail.serve.keys import KeyChecker
@@ -46,13 +47,16 @@ class ServiceConfig:
     """Settings of one service process. ``watch_s``: poll the artifact link every that many
     seconds and swap in a new version (None: only ``POST /admin/reload``). ``refit_every``: after
     that many events applied since the served artifact, refit it in the background
-    (``serve.refit``), write the result as a new version and swap it in."""
+    (``serve.refit``), write the result as a new version and swap it in. ``apply_every_ms``: see
+    ``serve.applier`` (0, the default, applies in the request: the strict mode)."""
 
     artifact: Path
     store: str
     max_body_bytes: int = 1 << 20
     watch_s: float | None = None
     refit_every: int | None = None  # refit in the background after this many new events (None: never)
+    apply_every_ms: int = 0  # > 0: events are applied in the background (``serve.applier``); 0: in the request
+    apply_every: int | None = None  # with apply_every_ms: also apply as soon as this many are pending
 
 
 class Service:
@@ -91,6 +95,9 @@ class Service:
         self._refit_lock = threading.Lock()
         self._refit_failed_at = 0  # last_event_seq when a background refit last failed
         self.refits = 0
+        self.applier: Applier | None = None
+        if config.apply_every_ms > 0:
+            self.applier = Applier(self.apply_pending, config.apply_every_ms, config.apply_every)
 
     # -- encoding new items -------------------------------------------------------------------
     def encoder_for(self, state: LiveState) -> TextEncoder:
@@ -138,9 +145,9 @@ class Service:
 
     # -- writes -------------------------------------------------------------------------------
     def record_events(self, events: list[EventIn], *, key_id: str | None = None) -> EventsStored:
-        """Commit then apply; the answer says how many were stored, and whether the live model
-        learned them all (a stored event it refuses is set aside for the next refit, not an error:
-        the client must not send it again). ``key_id``: the API key that sent them, stored with each
+        """Commit then apply (or queue, with ``apply_every_ms``); the answer says how many were stored
+        and whether the live model learned them all (a refused event is set aside for the next refit,
+        not an error: the client must not send it again). ``key_id``: the API key that sent them, stored with each
         event (who wrote what)."""
         unknown = self._unknown_items(events)
         if unknown and self.store.shared:  # posted to another process, not followed yet
@@ -163,15 +170,27 @@ class Service:
             kept = [(s, r) for s, r in zip(seqs, rows, strict=True) if s is not None]
             self.events_stored += len(kept)
             setback = Setback()
-            if kept and self.store.shared:  # others' commits may sit before ours: apply all in order
+            if kept and self.applier is None and self.store.shared:  # others' commits may sit before ours
                 setback = self.state.catch_up(self.store, self.encode)
-            elif kept:
+            elif kept and self.applier is None:  # (deferred: the applier replays them from the store)
                 setback = self.state.apply_events([s for s, _ in kept], [r.user_id for _, r in kept],
                                                   [r.item_id for _, r in kept], [r.ts for _, r in kept])
+        last_seq = kept[-1][0] if kept else None
+        if self.applier is not None:
+            if kept:
+                self.applier.notify(len(kept), kept[-1][0])
+            return EventsStored(stored=len(kept), duplicates=len(rows) - len(kept), last_seq=last_seq,
+                                model_updated=None, applied=False, apply_within_ms=self.config.apply_every_ms)
         self._maybe_refit()
         mine = len({s for s, _ in kept} & set(setback.event_seqs))
-        return EventsStored(stored=len(kept), duplicates=len(rows) - len(kept), last_seq=kept[-1][0] if kept else None,
+        return EventsStored(stored=len(kept), duplicates=len(rows) - len(kept), last_seq=last_seq,
                             model_updated=not mine, not_applied=mine, reason=EVENTS_REASON if mine else None)
+
+    def apply_pending(self, through: int) -> None:
+        """The applier's step: the stored writes past the live state, events up to ``through``, as
+        one staged apply (not under ``write_lock``: commits go on meanwhile)."""
+        self.state.catch_up(self.store, self.encode, through)
+        self._maybe_refit()
 
     # -- background refit ---------------------------------------------------------------------
     def _maybe_refit(self) -> None:
@@ -201,7 +220,7 @@ class Service:
         from longtail.serve.bundle import save_bundle
         from longtail.serve.refit import refit, snapshot
 
-        with self.write_lock, self.state.lock:
+        with self.write_lock, self.state.writing, self.state.lock:
             data = snapshot(self.state)
         save_bundle(refit(data), self.config.artifact)
         _, version, _ = self.reload(force=False)
@@ -350,6 +369,8 @@ class Service:
             self._follow_error = str(exc)
 
     def close(self) -> None:
+        if self.applier is not None:
+            self.applier.close()
         self._stop.set()
         for thread in (self._watcher, self._follower):
             if thread is not None:
@@ -374,5 +395,6 @@ class Service:
             "longtail_model_updates": ("partial_fit updates of the served model since its artifact.",
                                        state.model_updates),
             "longtail_uptime_seconds": ("Seconds since the service started.", time.time() - self.started),
+            **(self.applier.gauges() if self.applier is not None else {}),
         }
 

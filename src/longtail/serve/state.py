@@ -1,8 +1,11 @@
 """Live state = a loaded artifact + the items and events stored since, replayed in commit order.
 
 Built completely before it is used (startup, or a reload beside the serving state), then only
-appended to; every mutation happens under ``lock``. Replaying the store from sequence 0 over the
-same artifact yields the same state, which is what makes a restart lose nothing that was stored.
+appended to. Two locks, taken in this order: ``writing`` serialises the mutations (one writer
+computes at a time: the request path, or the deferred applier of ``serve.applier``), ``lock`` is
+held only to publish one (and by readers copying a history), so a slow model update never makes a
+reader wait. Replaying the store from sequence 0 over the same artifact yields the same state,
+which is what makes a restart lose nothing that was stored.
 
 Apply, then publish: an update (events, items) is computed aside (staged histories, the updated
 model copy, the index add) and published only when all of it succeeded. A stored write the model
@@ -14,6 +17,7 @@ next refit by ``serve.refit``) and never retried in a loop, so no stored write c
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +83,8 @@ class LiveState:
         self.catalogue = Catalogue(bundle.item_ids, bundle.titles, bundle.texts, bundle.embeddings,
                                    bundle.popularity)
         self.histories = Histories(bundle.user_ids, bundle.train)
-        self.lock = self.histories.lock
+        self.lock = self.histories.lock  # publishing (and reading a history): held briefly
+        self.writing = threading.RLock()  # one mutation at a time, for its whole computation
         # a refit artifact already holds the store's writes up to these (``serve.refit``)
         through = bundle.manifest.get("through", {})
         self.last_event_seq = int(through.get("event_seq", 0))
@@ -122,9 +127,16 @@ class LiveState:
         return state
 
     # -- replay ---------------------------------------------------------------------------------
-    def catch_up(self, store: Store, encode: Encode | None = None) -> Setback:
-        """Apply the store's items and events committed after the ones already applied; what the
+    def catch_up(self, store: Store, encode: Encode | None = None, through: int | None = None) -> Setback:
+        """Apply the store's items and events committed after the ones already applied (events up to
+        ``through`` when given: one bounded apply, not a chase of what commits meanwhile); what the
         state cannot take is set aside and logged in one line (a start never dies on a write)."""
+        with self.writing:
+            setback = self._catch_up(store, encode, through)
+        setback.log("catching up with the store")
+        return setback
+
+    def _catch_up(self, store: Store, encode: Encode | None, through: int | None) -> Setback:
         setback = Setback()
         rows = store.items(self.last_item_seq)
         with self.lock:
@@ -155,9 +167,10 @@ class LiveState:
             if rows:
                 self.last_item_seq = max(self.last_item_seq, rows[-1].seq)
         for batch in store.events_since(self.last_event_seq):
-            with self.lock:
-                setback.extend(self._apply_events(batch.seq, batch.user_ids, batch.item_ids, batch.ts))
-        setback.log("catching up with the store")
+            n = len(batch.seq) if through is None else int(np.searchsorted(batch.seq, through, side="right"))
+            setback.extend(self._apply_events(batch.seq[:n], batch.user_ids[:n], batch.item_ids[:n], batch.ts[:n]))
+            if n < len(batch.seq):
+                break  # (the generator is closed when dropped: its read ends)
         return setback
 
     # -- writes (callers have committed them to the store first) ------------------------------
@@ -166,7 +179,7 @@ class LiveState:
         """Apply committed events in order: all the model takes; the others are set aside, and the
         state stays as it was for them. Events on items this catalogue does not have (e.g. dropped
         by a newer artifact) are skipped and counted."""
-        with self.lock:
+        with self.writing:
             setback = self._apply_events(seqs, user_ids, item_ids, ts)
         setback.log("posted events")
         return setback
@@ -174,7 +187,7 @@ class LiveState:
     def add_items(self, seqs: list[int], ids: list[str], titles: list[str], texts: list[str],
                   vectors: np.ndarray) -> Setback:
         """Index committed items (all or none of them); a refused batch is set aside."""
-        with self.lock:
+        with self.writing, self.lock:
             setback = self._index_items(seqs, ids, titles, texts, vectors)
             self.last_item_seq = max(self.last_item_seq, max(seqs, default=0))
         setback.log("posted items")
@@ -183,7 +196,7 @@ class LiveState:
     # -- staged updates: the model follows (``Recommender.updated``: the library's ``partial_fit``)
     def _apply_events(self, seqs: np.ndarray | list[int], user_ids: list[str], item_ids: list[str],
                       ts: np.ndarray | list[int]) -> Setback:
-        """``apply_events`` under the lock. A failing group is split in halves to keep what can be
+        """``apply_events`` under ``writing``. A failing group is split in halves to keep what can be
         applied (up to ``MAX_FAILED_TRIES`` failures, so a bad replay costs a bounded number of
         tries); each event ends up applied or set aside, and ``last_event_seq`` passes both."""
         rows: list[tuple[int, str, int, int]] = []  # (seq, user_id, item, ts)
@@ -219,16 +232,19 @@ class LiveState:
         return setback
 
     def _apply_group(self, rows: list[tuple[int, str, int, int]]) -> None:
-        """Stage the events, update a model copy, then publish both; raises with nothing changed."""
+        """Stage the events and update a model copy (the slow part: under ``writing`` only, readers
+        go on), then publish histories, popularity and model together under ``lock``; raises with
+        nothing changed."""
         staged = self.histories.stage([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
         model = self.model
         if staged.positives:
             model = self._updated(staged.positives, len(self.histories) + len(staged.new_users), len(self.catalogue))
-        self.histories.commit(staged)
-        np.add.at(self.catalogue.popularity, np.asarray([p[1] for p in staged.positives], np.int64), 1)
-        if model is not self.model:
-            self.model = model
-            self.model_updates += 1
+        with self.lock:
+            self.histories.commit(staged)
+            np.add.at(self.catalogue.popularity, np.asarray([p[1] for p in staged.positives], np.int64), 1)
+            if model is not self.model:
+                self.model = model
+                self.model_updates += 1
 
     def _index_items(self, seqs: list[int], ids: list[str], titles: list[str], texts: list[str],
                      vectors: np.ndarray) -> Setback:

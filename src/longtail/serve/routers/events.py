@@ -27,6 +27,12 @@ def post_events(body: Annotated[EventIn | EventBatch, Body()], service: ServiceD
     Stored events are answered 201 even when the live model cannot learn some of them now (e.g. a
     model at its size limit): ``model_updated`` is false, ``not_applied`` counts them and
     ``reason`` says why; recommendations stay as they were for those events, which are kept and
-    learned at the next refit. Do not send them again: they are stored."""
+    learned at the next refit. Do not send them again: they are stored.
+
+    A server run with ``--apply-every-ms T`` answers as soon as the events are stored (the store's
+    commit still precedes the 201) and applies them in the background: ``applied`` is false,
+    ``model_updated`` null and ``apply_within_ms`` is T; the user's recommendations reflect them
+    within T ms plus the duration of up to two background applies (``longtail_apply_seconds`` in
+    /metrics). Events the model then refuses are counted in ``longtail_events_not_applied``."""
     events = body.events if isinstance(body, EventBatch) else [body]
     return service.record_events(events, key_id=key.key_id)
