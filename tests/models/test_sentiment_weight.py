@@ -126,6 +126,6 @@ def test_service_histories_carry_the_artifacts_weights() -> None:
         served, evaluated = histories.history(u), HistoryBatch.from_interactions(X, [u])
         assert served.items.tolist() == evaluated.items.tolist()
         assert served.weights.tolist() == evaluated.weights.tolist()  # (u0: item 2's first event, 0.5)
-    histories.add(0, 0, 50)  # a live event weighs 1
+    histories.commit(histories.stage(["u0"], [0], [50]))  # a live event weighs 1
     assert histories.history(0).weights.tolist() == [2.0, 0.5, 1.0]
     assert Histories(["u0", "u1"], X.with_weights(None)).history(0).weights is None

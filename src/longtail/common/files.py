@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "fsync_dir", "sha256_file",
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "fsync_dir", "open_new", "private_dir", "sha256_file",
            "sha256_files", "temp_path"]
 
 _BLOCK = 1 << 22  # 4 MiB per read when hashing
@@ -43,6 +43,33 @@ def fsync_dir(path: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def open_new(path: str | Path, flags: int, file_mode: int | None = None) -> int:
+    """``os.open(path, flags)``; a file it creates gets exactly ``file_mode`` (e.g. 0o600) whatever
+    the process umask, which narrows open's mode but never widens it (None: the umask decides). An
+    existing file keeps its mode."""
+    fd = os.open(path, flags, 0o666 if file_mode is None else file_mode)
+    if file_mode is not None and os.fstat(fd).st_size == 0:  # new (or never written)
+        try:
+            os.fchmod(fd, file_mode)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
+def private_dir(folder: str | Path, *, mode: int = 0o700, exist_ok: bool = False) -> None:
+    """Create ``folder`` with exactly ``mode`` whatever the umask; an existing one is left as it is
+    (``exist_ok``) or refused."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(mode=mode)
+    except FileExistsError:
+        if not exist_ok:
+            raise
+        return
+    os.chmod(folder, mode)
 
 
 @overload
@@ -73,9 +100,7 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, encoding: str | None = 
     tmp = temp_path(path)
     try:
         # O_EXCL: exclusive create, so a clashing name fails rather than sharing a file
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if file_mode is None else file_mode)
-        if file_mode is not None:
-            os.fchmod(fd, file_mode)  # the mode given to open is narrowed by the umask, never widened
+        fd = open_new(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
         with (os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding=encoding or "utf-8")) as handle:
             yield handle
             handle.flush()

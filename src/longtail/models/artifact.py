@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from longtail.common.files import atomic_write_bytes, atomic_write_text, atomic_writer, fsync_dir, sha256_file
+from longtail.common.files import atomic_write_bytes, atomic_write_text, atomic_writer, fsync_dir, private_dir, sha256_file
 from longtail.errors import LongtailError
 
 MANIFEST = "manifest.json"
@@ -76,13 +76,13 @@ def save_artifact(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     version_dir = path.parent / f".{path.name}.v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    _owner_dir(version_dir)
+    private_dir(version_dir, mode=DIR_MODE)
     try:
         with atomic_writer(version_dir / ARRAYS, file_mode=FILE_MODE) as handle:
             np.savez(handle, **arrays)
         for name, content in (extra_files or {}).items():  # "a/b" names make sub-folders
             for folder in reversed(Path(name).parents[:-1]):
-                _owner_dir(version_dir / folder, exist_ok=True)
+                private_dir(version_dir / folder, mode=DIR_MODE, exist_ok=True)
             atomic_write_bytes(version_dir / name, content, file_mode=FILE_MODE)
         files = sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file())
         full = {
@@ -106,17 +106,6 @@ def save_artifact(
     for old in old_versions(path, keep=keep):
         shutil.rmtree(old, ignore_errors=True)
     return path
-
-
-def _owner_dir(folder: Path, *, exist_ok: bool = False) -> None:
-    """Create ``folder`` 0o700 whatever the umask (mkdir's mode is narrowed by it, never widened)."""
-    try:
-        folder.mkdir(mode=DIR_MODE)
-    except FileExistsError:
-        if not exist_ok:
-            raise
-        return
-    os.chmod(folder, DIR_MODE)
 
 
 def old_versions(path: str | Path, *, keep: int = KEEP_VERSIONS) -> list[Path]:

@@ -105,13 +105,6 @@ class Histories:
         j = int(np.searchsorted(row, item))
         return j < len(row) and int(row[j]) == item
 
-    def add(self, u: int, item: int, ts: int) -> bool:
-        """Record one event (caller holds ``lock``). True when the (user, item) pair is new: a
-        repeated interaction is still one positive, as in the protocol."""
-        staged = self.stage([self.ids[u]], [item], [ts])
-        self.commit(staged)
-        return bool(staged.positives)
-
     def positives(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Every positive, the artifact's then the events': (users, items, ts, weights or None;
         events weigh 1). A refit's training data; the caller holds ``lock``."""

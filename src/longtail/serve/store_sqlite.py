@@ -18,6 +18,7 @@ It holds the API keys' hashes and every user's events.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from longtail.common.files import open_new
 from longtail.common.urls import redact_url
 from longtail.errors import ConfigError
 from longtail.serve.store_api import Store
@@ -49,19 +51,6 @@ def store_path(url: str | Path) -> Path:
 FILE_MODE = 0o600  # owner-only: the store holds API key hashes and every user's events
 
 
-def create_owner_only(path: Path) -> None:
-    """Create ``path`` empty with mode 0o600 unless it exists (SQLite would create it 0o644 less
-    the umask, and its -wal and -shm with the same mode as it)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    except FileExistsError:
-        return
-    try:
-        os.fchmod(fd, FILE_MODE)  # open's mode is narrowed by the umask, never widened
-    finally:
-        os.close(fd)
-
-
 class SqliteStore(Store):
     """One SQLite file. Writes go through one connection under a lock (SQLite serialises writers
     anyway), each in one ``BEGIN IMMEDIATE`` transaction; ``reader()`` opens a separate connection
@@ -83,7 +72,8 @@ class SqliteStore(Store):
         except OSError as exc:
             raise StoreError(f"store {self.path}: cannot create its directory ({exc.strerror or exc})") from None
         try:
-            create_owner_only(self.path)
+            with contextlib.suppress(FileExistsError):  # a new file owner-only: SQLite's -wal, -shm follow its mode
+                os.close(open_new(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         except OSError as exc:
             raise StoreError(f"store {self.path} cannot be opened ({exc.strerror or exc}); check that it "
                              "and its directory are writable") from None
@@ -105,9 +95,7 @@ class SqliteStore(Store):
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = -1
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-            if os.fstat(fd).st_size == 0:  # new (or never written): make it owner-only whatever the umask
-                os.fchmod(fd, FILE_MODE)
+            fd = open_new(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
